@@ -1,0 +1,82 @@
+"""The ``leadflow`` command: global options, sub-command groups and error handling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError as PydanticValidationError
+
+from leadflow import __version__
+from leadflow.cli import contacts, db
+from leadflow.cli.context import CliState, state
+from leadflow.cli.output import error_console
+from leadflow.errors import LeadflowError
+from leadflow.settings import Settings
+from leadflow.workspace import Workspace
+
+app = typer.Typer(
+    name="leadflow",
+    help="Lead and prospect management: capture, identity, activity, scoring, funnel.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(contacts.app, name="contacts")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            envvar="LEADFLOW_WORKSPACE",
+            help="Workspace folder (default: the current folder or the nearest one above).",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = CliState(workspace_path=workspace)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Workspace name.")] = None,
+) -> None:
+    """Create a workspace: a config file and a database with the newest schema."""
+    given = state(ctx).workspace_path
+    target = given if path == Path(".") and given is not None else path
+    with Workspace.init(target, settings=Settings(), name=name) as ws:
+        typer.echo(f"workspace ready in {ws.root} (database: {ws.db.describe()})")
+
+
+@app.command()
+def version() -> None:
+    """Print leadflow's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point: one clear line and a non-zero exit for every expected failure."""
+    try:
+        app()
+    except LeadflowError as exc:
+        error_console().print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"LEADFLOW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        error_console().print(f"[bold red]error[/]: invalid settings: {problems}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        error_console().print("interrupted; nothing was committed by the interrupted step")
+        sys.exit(130)

@@ -1,0 +1,92 @@
+"""What is stored about people and companies: contacts, accounts, identities, touches, merges."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
+
+from leadflow.storage.metadata import Id, Json, UtcDateTime, metadata
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("domain", String(255), unique=True),
+    Column("name", String(255)),
+    Column("industry", String(100)),
+    Column("employee_count", Integer),
+    Column("annual_revenue", Float),
+    Column("country", String(2)),
+    Column("properties", Json, nullable=False, default=dict),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), index=True),
+    # 'active' or 'merged'; a merged contact is kept as a tombstone pointing at its survivor.
+    Column("status", String(16), nullable=False, default="active"),
+    Column("merged_into_id", Id, ForeignKey("contacts.id")),
+    Column("email", String(320), index=True),
+    Column("phone", String(32)),
+    Column("first_name", String(100)),
+    Column("last_name", String(100)),
+    Column("title", String(200)),
+    Column("seniority", String(32)),
+    Column("company_name", String(255)),
+    Column("country", String(2)),
+    Column("timezone", String(64)),
+    Column("language", String(16)),
+    Column("properties", Json, nullable=False, default=dict),
+    # Touch ids without a foreign key: touches reference contacts, and a cycle of foreign
+    # keys would make inserts order-dependent on every dialect.
+    Column("first_touch_id", Id),
+    Column("last_touch_id", Id),
+    Column("last_activity_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # email | phone | external_id | anonymous_id
+    Column("value", String(320), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("uq_identities_kind_value", "kind", "value", unique=True),
+)
+
+touches = Table(
+    "touches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("campaign", String(255)),
+    Column("utm_source", String(255)),
+    Column("utm_medium", String(255)),
+    Column("utm_campaign", String(255)),
+    Column("utm_term", String(255)),
+    Column("utm_content", String(255)),
+    Column("referrer", Text),
+    Column("landing_page", Text),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("idempotency_key", String(128), unique=True),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("survivor_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("merged_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("merged_at", UtcDateTime, nullable=False),
+    Column("merged_by", String(255), nullable=False),
+    Column("reason", Text),
+    # The merged contact's fields as they were, and how many rows moved, for inspection.
+    Column("snapshot", Json, nullable=False),
+)

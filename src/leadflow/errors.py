@@ -1,0 +1,106 @@
+"""The leadflow exception tree.
+
+Every error carries a stable ``code`` that adapters (CLI, API) show and that callers may
+match on; the message is for people and may change.
+
+    LeadflowError
+    ├── ConfigError                 settings or workspace configuration is invalid
+    ├── WorkspaceNotFound           no workspace where one was expected
+    ├── ValidationError             a value is not acceptable (names the field)
+    │   └── InputFileError          a problem in an input file (names file, row, column)
+    ├── NotFound                    a contact, account or other record does not exist
+    ├── Conflict                    the request contradicts stored state (e.g. merge into itself)
+    └── StorageError                the database could not do what was asked
+        ├── DatabaseLocked          another process holds the write lock for too long
+        ├── DatabaseReadOnly        the database file or its folder cannot be written
+        ├── DatabaseUnavailable     the server cannot be reached
+        └── SchemaOutOfDate         migrations are pending
+"""
+
+from __future__ import annotations
+
+
+class LeadflowError(Exception):
+    """Base of every error leadflow raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(LeadflowError):
+    code = "config_invalid"
+
+
+class WorkspaceNotFound(LeadflowError):
+    code = "workspace_not_found"
+
+
+class ValidationError(LeadflowError):
+    """A value is not acceptable; ``field`` names it when there is one."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class InputFileError(ValidationError):
+    """A problem in an input file, located as precisely as we can."""
+
+    code = "input_file_invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        where = path
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        LeadflowError.__init__(self, f"{where}: {message}")
+        self.field = column
+        self.reason = message
+        self.path = path
+        self.row = row
+        self.column = column
+
+
+class NotFound(LeadflowError):
+    code = "not_found"
+
+
+class Conflict(LeadflowError):
+    code = "conflict"
+
+
+class StorageError(LeadflowError):
+    code = "storage_error"
+
+
+class DatabaseLocked(StorageError):
+    code = "database_locked"
+
+
+class DatabaseReadOnly(StorageError):
+    code = "database_read_only"
+
+
+class DatabaseUnavailable(StorageError):
+    code = "database_unavailable"
+
+
+class SchemaOutOfDate(StorageError):
+    code = "schema_out_of_date"

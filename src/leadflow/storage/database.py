@@ -1,0 +1,159 @@
+"""One database handle per process: engine, transactions and error translation.
+
+SQLite is the embedded default. Writes are serialised: one process-wide lock, and
+``BEGIN IMMEDIATE`` so a writer takes SQLite's write lock up front instead of failing
+half-way through with "database is locked" when it upgrades a read lock. Reads use plain
+deferred transactions and, under WAL, never wait for the writer.
+
+PostgreSQL runs many processes on one database; there the lock is not needed and writes
+rely on the database's own row locks.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from leadflow.errors import (
+    DatabaseLocked,
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    StorageError,
+)
+
+_WRITE = "leadflow_write"
+
+
+class Database:
+    """Owns the engine; hands out read and write transactions."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        self._write_lock = threading.RLock()
+        self.engine = self._create_engine(busy_timeout_ms, echo)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def _create_engine(self, busy_timeout_ms: int, echo: bool) -> Engine:
+        if self.is_sqlite:
+            return _sqlite_engine(self.url.render_as_string(False), busy_timeout_ms, echo)
+        return create_engine(
+            self.url,
+            echo=echo,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5},
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        with self._write_lock, translate_errors(self), self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction with a consistent snapshot."""
+        with translate_errors(self), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> None:
+        """Raise a clear :class:`StorageError` if the database cannot be reached."""
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def describe(self) -> str:
+        """The URL without its password, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
+    engine = create_engine(
+        url,
+        echo=echo,
+        # One connection per checkout: file databases are cheap to open and this avoids
+        # sharing a sqlite3 connection between threads.
+        poolclass=NullPool,
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module; we emit BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        # WAL cannot be set on a read-only file; reads still work without it.
+        with suppress(sqlite3.OperationalError):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        # With WAL, NORMAL loses no committed transaction on a process crash; only
+        # an OS crash or power loss may roll back the last commits.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def translate_errors(db: Database) -> Iterator[None]:
+    """Turn driver errors about the database itself into leadflow's storage errors."""
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        raise _storage_error(db, exc) from exc
+    except sa_exc.InterfaceError as exc:
+        raise DatabaseUnavailable(
+            f"cannot talk to the database at {db.describe()}: {exc.orig}"
+        ) from exc
+
+
+def _storage_error(db: Database, exc: sa_exc.OperationalError) -> StorageError:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    where = db.describe()
+    if db.is_sqlite:
+        path = db.url.database or ":memory:"
+        if "locked" in text or "busy" in text:
+            return DatabaseLocked(
+                f"database {path} is locked by another process (waited for the busy timeout)"
+            )
+        if "readonly" in text or "read-only" in text or "attempt to write" in text:
+            return DatabaseReadOnly(f"database {path} is read-only: {text}")
+        if "unable to open" in text:
+            return DatabaseUnavailable(
+                f"cannot open database {path}: {text}"
+                + ("" if Path(path).parent.exists() else " (its folder does not exist)")
+            )
+        return StorageError(f"database {path}: {text}")
+    if "connect" in text or "Connection refused" in text or "server closed" in text:
+        return DatabaseUnavailable(f"cannot connect to the database at {where}: {text}")
+    if "read-only" in text:
+        return DatabaseReadOnly(f"database at {where} is read-only: {text}")
+    if "lock timeout" in text or "deadlock" in text:
+        return DatabaseLocked(f"database at {where}: {text}")
+    return StorageError(f"database at {where}: {text}")

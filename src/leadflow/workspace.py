@@ -1,0 +1,120 @@
+"""The composition root: finds the workspace, builds storage and clock from settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leadflow.clock import Clock, SystemClock
+from leadflow.errors import ConfigError, WorkspaceNotFound
+from leadflow.settings import Settings
+from leadflow.storage.database import Database
+from leadflow.storage.migrate import ensure_current, upgrade
+
+CONFIG_FILE = "leadflow.yaml"
+DATABASE_FILE = "leadflow.db"
+_TEMPLATE = Path(__file__).with_name("workspace_template") / CONFIG_FILE
+
+
+@dataclass
+class Workspace:
+    root: Path
+    settings: Settings
+    db: Database
+    clock: Clock
+    config: dict[str, Any]
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        check_schema: bool = True,
+    ) -> Workspace:
+        """Open the workspace at ``path``, ``LEADFLOW_WORKSPACE`` or the current folder."""
+        settings = settings or Settings()
+        root = find_root(path or settings.workspace)
+        config = load_config(root / CONFIG_FILE)
+        db = Database(database_url(root, settings), busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        if check_schema:
+            ensure_current(db)
+        return cls(root=root, settings=settings, db=db, clock=clock or SystemClock(), config=config)
+
+    @classmethod
+    def init(
+        cls,
+        path: Path,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        name: str | None = None,
+    ) -> Workspace:
+        """Create the folder, its config file and its database (migrated to the newest schema)."""
+        settings = settings or Settings()
+        path.mkdir(parents=True, exist_ok=True)
+        config_path = path / CONFIG_FILE
+        if not config_path.exists():
+            text = _TEMPLATE.read_text().replace("{name}", name or path.resolve().name)
+            config_path.write_text(text)
+        workspace = cls.open(path, settings=settings, clock=clock, check_schema=False)
+        upgrade(workspace.db)
+        return workspace
+
+    @property
+    def default_phone_region(self) -> str | None:
+        region = self.config.get("workspace", {}).get("default_phone_region")
+        return str(region).upper() if region else None
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def find_root(start: Path | None) -> Path:
+    """The given folder, or the nearest folder upwards that holds a ``leadflow.yaml``."""
+    if start is not None:
+        root = Path(start).expanduser().resolve()
+        if not (root / CONFIG_FILE).is_file():
+            raise WorkspaceNotFound(
+                f"{root} is not a leadflow workspace (no {CONFIG_FILE}); "
+                "create one with `leadflow init`"
+            )
+        return root
+    here = Path(os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise WorkspaceNotFound(
+        f"no leadflow workspace in {here} or above; create one with `leadflow init`, "
+        "or point at one with --workspace or LEADFLOW_WORKSPACE"
+    )
+
+
+def database_url(root: Path, settings: Settings) -> str:
+    return settings.database_url or f"sqlite:///{root / DATABASE_FILE}"
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping at the top level")
+    return data
