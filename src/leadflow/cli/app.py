@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from leadflow import __version__
-from leadflow.cli import contacts, db
+from leadflow.cli import contacts, db, demo, export, imports
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
 from leadflow.errors import LeadflowError
@@ -26,6 +26,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(contacts.app, name="contacts")
+app.add_typer(imports.app, name="import")
+app.add_typer(export.app, name="export")
+app.add_typer(demo.app, name="demo")
 
 
 @app.callback()
