@@ -2,7 +2,8 @@
 ``LEADFLOW_TEST_DATABASE_URL`` is set.
 
 SQLite: the schema is migrated once per session into a template file that each test copies.
-PostgreSQL: the schema is migrated once per session; each test starts from empty tables
+PostgreSQL: each test session creates its own database next to the one the URL names (so
+runs in parallel never meet), migrates it once, and each test starts from empty tables
 (TRUNCATE ... RESTART IDENTITY), so ids are as predictable as on SQLite.
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from leadflow.clock import FrozenClock
 from leadflow.settings import Settings
@@ -23,26 +26,43 @@ from leadflow.storage.database import Database
 from leadflow.storage.schema import all_tables
 from leadflow.workspace import DATABASE_FILE, Workspace
 
-PG_URL = os.environ.get("LEADFLOW_TEST_DATABASE_URL") or None
+SERVER_URL = os.environ.get("LEADFLOW_TEST_DATABASE_URL") or None
+PG_URL: str | None = None  # the session's own database, set by _template
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 
 
 def pytest_report_header() -> str:
-    return f"leadflow test database: {'postgresql' if PG_URL else 'sqlite'}"
+    return f"leadflow test database: {'postgresql' if SERVER_URL else 'sqlite'}"
 
 
 @pytest.fixture(scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace migrated once; on PostgreSQL its schema lives in the server."""
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A workspace migrated once; on PostgreSQL its schema lives in the session's database."""
+    global PG_URL
     root = tmp_path_factory.mktemp("template")
-    if PG_URL:
-        db = Database(PG_URL)
-        with db.write() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-        db.dispose()
+    if SERVER_URL:
+        PG_URL = _create_session_database(SERVER_URL)
     Workspace.init(root, settings=settings_for(root)).close()
-    return root
+    yield root
+    if SERVER_URL and PG_URL:
+        _drop_database(SERVER_URL, make_url(PG_URL).database or "")
+
+
+def _create_session_database(server_url: str) -> str:
+    url = make_url(server_url)
+    name = f"{url.database}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    engine = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
 
 
 def settings_for(root: Path) -> Settings:
@@ -78,3 +98,12 @@ def _truncate_all(url: str) -> None:
     with database.write() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     database.dispose()
+
+
+@pytest.fixture
+def cli_env(workspace: Workspace) -> dict[str, str]:
+    """Environment for running the CLI against the test workspace (and its database)."""
+    env = {"LEADFLOW_WORKSPACE": str(workspace.root)}
+    if PG_URL:
+        env["LEADFLOW_DATABASE_URL"] = PG_URL
+    return env
