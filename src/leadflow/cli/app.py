@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError as PydanticValidationError
+from typer.core import TyperGroup
 
 from leadflow import __version__
 from leadflow.cli import contacts, db, demo, export, imports
@@ -17,8 +18,30 @@ from leadflow.errors import LeadflowError
 from leadflow.settings import Settings
 from leadflow.workspace import Workspace
 
+
+class _Leadflow(TyperGroup):
+    """Turns every expected failure into one clear line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: Any) -> Any:  # click.Context, vendored or not by Typer
+        try:
+            return super().invoke(ctx)
+        except LeadflowError as exc:
+            _fail(str(exc))
+        except PydanticValidationError as exc:
+            problems = "; ".join(
+                f"LEADFLOW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            _fail(f"invalid settings: {problems}")
+
+
+def _fail(message: str) -> NoReturn:
+    error_console().print(f"[bold red]error[/]: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
 app = typer.Typer(
     name="leadflow",
+    cls=_Leadflow,
     help="Lead and prospect management: capture, identity, activity, scoring, funnel.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -68,18 +91,9 @@ def version() -> None:
 
 
 def main() -> None:
-    """Entry point: one clear line and a non-zero exit for every expected failure."""
+    """Entry point of the ``leadflow`` script."""
     try:
         app()
-    except LeadflowError as exc:
-        error_console().print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except PydanticValidationError as exc:
-        problems = "; ".join(
-            f"LEADFLOW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        error_console().print(f"[bold red]error[/]: invalid settings: {problems}", highlight=False)
-        sys.exit(1)
     except KeyboardInterrupt:
         error_console().print("interrupted; nothing was committed by the interrupted step")
         sys.exit(130)
