@@ -44,9 +44,16 @@ class ContactFilter:
     include_merged: bool = False
 
 
-def resolve_contact_id(conn: Connection, ref: str | int) -> int:
-    """A contact id from an id, an email, a phone, or ``kind:value``; merged ids follow on."""
+def resolve_contact_id(conn: Connection, ref: str | int, *, follow_merges: bool = True) -> int:
+    """A contact id from an id, an email, a phone, or ``kind:value``; merged ids follow on.
+
+    With ``follow_merges=False`` the id of the contact the reference names, merged or not.
+    """
     contact_id = _lookup_ref(conn, ref)
+    if not follow_merges:
+        if contact_id is None or not _exists(conn, contact_id):
+            raise NotFound(f"no contact {ref!r}")
+        return contact_id
     seen: set[int] = set()
     while contact_id is not None and contact_id not in seen:
         seen.add(contact_id)
@@ -59,6 +66,12 @@ def resolve_contact_id(conn: Connection, ref: str | int) -> int:
             return contact_id
         contact_id = merged_into[0]
     raise NotFound(f"no contact {ref!r}")
+
+
+def _exists(conn: Connection, contact_id: int) -> bool:
+    return (
+        conn.execute(select(contacts.c.id).where(contacts.c.id == contact_id)).first() is not None
+    )
 
 
 def _lookup_ref(conn: Connection, ref: str | int) -> int | None:
@@ -86,6 +99,10 @@ def get_contact(db: Database, ref: str | int) -> dict[str, Any]:
         contact_id = resolve_contact_id(conn, ref)
         row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).mappings().one()
         result: dict[str, Any] = dict(row)
+        named = _lookup_ref(conn, ref)
+        if named != contact_id:
+            # The reference named a merged contact; say so rather than silently switch.
+            result = {"note": f"contact {named} was merged into {contact_id}", **result}
         result["account"] = None
         if row["account_id"] is not None:
             account = conn.execute(select(accounts).where(accounts.c.id == row["account_id"]))
