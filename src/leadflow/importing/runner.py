@@ -1,0 +1,208 @@
+"""The import loop: read rows in chunks, prepare them (in worker processes for big files),
+write the good ones in batches inside ONE transaction, and deal with the bad ones.
+
+``on_error="abort"``: the first bad row raises :class:`InputFileError` naming the file, row
+and column, and the transaction rolls back: nothing is stored.
+``on_error="skip"``: bad rows go to a rejects file and the good rows are committed.
+A problem that makes the rest of the file unreadable aborts in both modes.
+
+Preparing (validation, normalisation) is pure and CPU-bound, so large files spread it over
+a process pool while this process writes; chunks come back in file order, so the first
+error reported is the first one in the file, and later rows win over earlier ones as they
+would in a single process. At most a few chunks are in flight: memory stays bounded
+whatever the file size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, Literal, NamedTuple
+
+from sqlalchemy import Connection
+
+from leadflow.errors import InputFileError
+from leadflow.importing.sources import SourceRow
+from leadflow.storage.database import Database
+
+OnError = Literal["abort", "skip"]
+ON_ERROR = ("abort", "skip")
+CHUNK_ROWS = 2000
+# Columns leadflow adds to a rejects file; importers ignore columns named leadflow_*, so a
+# corrected rejects file can be imported as it is.
+REJECT_COLUMNS = ("leadflow_row", "leadflow_error")
+
+
+class Rejected(NamedTuple):
+    """A row that cannot be imported, and why."""
+
+    row: int
+    cells: list[str]
+    column: str | None
+    reason: str
+    record: dict[str, Any] | None = None  # JSON lines: the parsed object, if it parsed
+
+    def message(self) -> str:
+        return f"column {self.column!r}: {self.reason}" if self.column else self.reason
+
+
+Prepare = Callable[[Sequence[SourceRow]], list[Any]]  # items or Rejected, in row order
+# Writes a batch; may give back rows only storage could judge (a contact id that is unknown).
+Write = Callable[[Connection, list[Any]], Sequence[Rejected] | None]
+
+
+@dataclass
+class ImportRun:
+    """What the loop needs besides the rows: where they come from and where bad ones go."""
+
+    path: Path
+    header: list[str]
+    on_error: OnError = "abort"
+    rejects_path: Path | None = None
+    rejects_format: Literal["csv", "jsonl"] = "csv"
+    workers: int = 1
+    chunk_rows: int = CHUNK_ROWS
+    progress: Callable[[int], None] | None = None
+
+
+@dataclass
+class RunStats:
+    path: Path
+    rows: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    rejects_path: Path | None = None
+    first_rows: list[int] = field(default_factory=list)  # rows of the first few rejects
+
+
+def default_rejects_path(path: Path, suffix: str = ".csv") -> Path:
+    """``leads.csv`` -> ``leads.rejects.csv``, next to the input."""
+    return path.with_name(f"{path.stem}.rejects{suffix}")
+
+
+def run_import(
+    db: Database,
+    rows: Iterable[SourceRow],
+    run: ImportRun,
+    *,
+    prepare: Prepare,
+    write: Write,
+    bytes_read: Callable[[], int],
+) -> RunStats:
+    """Prepare and write every row of ``rows`` in one transaction; return the counts."""
+    if run.on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {run.on_error!r}")
+    stats = RunStats(path=run.path)
+    started = time.perf_counter()
+    rejects = _RejectsFile(run) if run.on_error == "skip" else None
+    try:
+        with db.write() as conn:
+            for outcomes in _prepared(_chunks(rows, run.chunk_rows, stats), prepare, run.workers):
+                good = [o for o in outcomes if not isinstance(o, Rejected)]
+                for bad in (o for o in outcomes if isinstance(o, Rejected)):
+                    _reject(bad, run, rejects, stats)
+                if good:
+                    for bad in write(conn, good) or ():
+                        _reject(bad, run, rejects, stats)
+                if run.progress is not None:
+                    run.progress(bytes_read())
+    except BaseException:
+        if rejects is not None:
+            rejects.discard()  # nothing was committed, so no row was rejected either
+        raise
+    if rejects is not None:
+        stats.rejects_path = rejects.close()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _chunks(rows: Iterable[SourceRow], size: int, stats: RunStats) -> Iterator[list[SourceRow]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        stats.rows += len(chunk)
+        yield chunk
+
+
+def _reject(bad: Rejected, run: ImportRun, rejects: _RejectsFile | None, stats: RunStats) -> None:
+    if rejects is None:
+        raise InputFileError(bad.reason, path=str(run.path), row=bad.row, column=bad.column)
+    rejects.write(bad)
+    stats.rejected += 1
+    if len(stats.first_rows) < 5:
+        stats.first_rows.append(bad.row)
+
+
+def _prepared(
+    chunks: Iterator[list[SourceRow]], prepare: Prepare, workers: int
+) -> Iterator[list[Any]]:
+    if workers <= 1:
+        for chunk in chunks:
+            yield prepare(chunk)
+        return
+    # spawn, not fork: the parent holds a database connection and threads.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[Future[list[Any]]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(prepare, chunk))
+            if len(pending) >= 3 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _RejectsFile:
+    """The rejects file, opened on the first reject so a clean import leaves none behind."""
+
+    def __init__(self, run: ImportRun) -> None:
+        suffix = ".jsonl" if run.rejects_format == "jsonl" else ".csv"
+        self.path = run.rejects_path or default_rejects_path(run.path, suffix)
+        self._format = run.rejects_format
+        self._header = run.header
+        self._handle: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, bad: Rejected) -> None:
+        if self._handle is None:
+            self._open()
+        assert self._handle is not None
+        if self._format == "jsonl":
+            record: dict[str, Any] = (
+                dict(bad.record) if bad.record is not None else {"leadflow_line": bad.cells[0]}
+            )
+            record.update(leadflow_row=bad.row, leadflow_error=bad.message())
+            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            self._writer.writerow([bad.row, bad.message(), *bad.cells])
+
+    def _open(self) -> None:
+        try:
+            self._handle = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise InputFileError(
+                f"cannot write rejects: {exc.strerror}", path=str(self.path)
+            ) from None
+        if self._format == "csv":
+            self._writer = csv.writer(self._handle)
+            self._writer.writerow([*REJECT_COLUMNS, *self._header])
+
+    def close(self) -> Path | None:
+        if self._handle is None:
+            return None
+        self._handle.close()
+        return self.path
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self.path.unlink(missing_ok=True)
