@@ -9,20 +9,15 @@ import pytest
 from typer.testing import CliRunner
 
 from leadflow.cli.app import app
-from leadflow.workspace import Workspace
-from tests.conftest import PG_URL
 from tests.files import read_csv, write_csv, write_jsonl
 
 
 @pytest.fixture
-def cli_env(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The CLI finds the test workspace (and the test PostgreSQL) through the environment."""
-    env = {"LEADFLOW_WORKSPACE": str(workspace.root)}
-    if PG_URL:
-        env["LEADFLOW_DATABASE_URL"] = PG_URL
-    for key, value in env.items():
+def env(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The CLI in this process finds the test workspace through the environment too."""
+    for key, value in cli_env.items():
         monkeypatch.setenv(key, value)
-    return env
+    return cli_env
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -32,7 +27,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_import_contacts_prints_a_summary(cli_env: dict[str, str], tmp_path: Path):
+def test_import_contacts_prints_a_summary(env: dict[str, str], tmp_path: Path):
     path = write_csv(tmp_path / "leads.csv", ["Email", "Name"], [["a@acme.com", "Ann"]])
 
     code, output = invoke("import", "contacts", str(path), "--quiet")
@@ -41,7 +36,7 @@ def test_import_contacts_prints_a_summary(cli_env: dict[str, str], tmp_path: Pat
     assert "imported leads.csv: 1 rows read, 1 created, 0 updated, 0 rejected" in output
 
 
-def test_skip_reports_where_the_rejects_went(cli_env: dict[str, str], tmp_path: Path):
+def test_skip_reports_where_the_rejects_went(env: dict[str, str], tmp_path: Path):
     rows = [["a@acme.com"], ["nope"], ["b@acme.com"]]
     path = write_csv(tmp_path / "leads.csv", ["email"], rows)
     rejects = tmp_path / "bad.csv"
@@ -56,7 +51,7 @@ def test_skip_reports_where_the_rejects_went(cli_env: dict[str, str], tmp_path: 
     assert [r["leadflow_row"] for r in read_csv(rejects)] == ["3"]
 
 
-def test_import_events_and_export_contacts(cli_env: dict[str, str], tmp_path: Path):
+def test_import_events_and_export_contacts(env: dict[str, str], tmp_path: Path):
     events = write_jsonl(tmp_path / "ev.jsonl", [{"type": "call", "email": "a@acme.com"}])
     out = tmp_path / "contacts.jsonl"
 
@@ -68,7 +63,7 @@ def test_import_events_and_export_contacts(cli_env: dict[str, str], tmp_path: Pa
     assert '"email": "a@acme.com"' in out.read_text()
 
 
-def test_export_to_stdout_is_csv(cli_env: dict[str, str], tmp_path: Path):
+def test_export_to_stdout_is_csv(env: dict[str, str], tmp_path: Path):
     invoke("import", "contacts", str(write_csv(tmp_path / "x.csv", ["email"], [["a@b.co"]])))
 
     code, output = invoke("export", "contacts")
@@ -78,14 +73,14 @@ def test_export_to_stdout_is_csv(cli_env: dict[str, str], tmp_path: Path):
     assert output.splitlines()[1].startswith("1,a@b.co,")
 
 
-def test_a_bad_row_is_one_line_and_a_non_zero_exit(cli_env: dict[str, str], tmp_path: Path):
+def test_a_bad_row_is_one_line_and_a_non_zero_exit(env: dict[str, str], tmp_path: Path):
     path = write_csv(tmp_path / "leads.csv", ["email", "country"], [["a@acme.com", "Atlantis"]])
 
     done = subprocess.run(
         [sys.executable, "-m", "leadflow", "import", "contacts", str(path)],
         capture_output=True,
         text=True,
-        env={**os.environ, **cli_env},
+        env={**os.environ, **env},
         timeout=120,
     )
 
