@@ -1,0 +1,195 @@
+"""Compiling a condition to one SQLAlchemy Core boolean expression over ``contacts``.
+
+Use it as ``select(contacts.c.id).where(compile_condition(cond, now=now))`` for bulk work
+(segments, rescoring). Account and first/last-touch fields become EXISTS over the row the
+contact points at; activity and touch conditions become EXISTS, or a correlated COUNT when a
+count other than "at least once" is asked. Every piece is two-valued (never NULL), so
+``not`` means exactly what it means in :mod:`leadflow.rules.evaluate`; the property test in
+``tests/rules/test_agreement.py`` holds the two to the same answers on both databases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, and_, cast, func, not_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from leadflow.activity.models import activities
+from leadflow.contacts.models import accounts, contacts, touches
+from leadflow.rules.ast import (
+    AT_LEAST_ONCE,
+    COMPARISONS,
+    AllOf,
+    AnyOf,
+    Condition,
+    CountTest,
+    EventCondition,
+    Kind,
+    Not,
+    Op,
+    Predicate,
+    Regex,
+    Scope,
+    TimePoint,
+    Window,
+)
+from leadflow.rules.sqlfuncs import (
+    AsciiLower,
+    JsonBoolean,
+    JsonNumber,
+    JsonPresent,
+    JsonText,
+    RegexSearch,
+    TextContains,
+)
+from leadflow.rules.vocabulary import fold
+
+Expr = ColumnElement[Any]
+_TOUCH_POINTERS = {
+    Scope.FIRST_TOUCH: contacts.c.first_touch_id,
+    Scope.LAST_TOUCH: contacts.c.last_touch_id,
+}
+
+
+def compile_condition(condition: Condition, *, now: datetime) -> ColumnElement[bool]:
+    """The SQL form of ``condition``, with time windows counted back from ``now``."""
+    return _Compiler(now).condition(condition, row=None)
+
+
+class _Compiler:
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.now = now
+
+    def condition(self, condition: Condition, row: FromClause | None) -> ColumnElement[bool]:
+        """``row`` is the event table inside an event's ``where:``; None at contact level."""
+        if isinstance(condition, AllOf):
+            return and_(*(self.condition(item, row) for item in condition.items))
+        if isinstance(condition, AnyOf):
+            return or_(*(self.condition(item, row) for item in condition.items))
+        if isinstance(condition, Not):
+            return not_(self.condition(condition.item, row))
+        if isinstance(condition, EventCondition):
+            return self.event(condition)
+        return self.predicate(condition, row)
+
+    def predicate(self, predicate: Predicate, row: FromClause | None) -> ColumnElement[bool]:
+        # ne and is_set: false are the negations of eq and is_set: true, taken outside the
+        # EXISTS, so a contact without an account has "account.industry ne x" true.
+        if predicate.op is Op.NE:
+            return not_(self.predicate(replace(predicate, op=Op.EQ), row))
+        if predicate.op is Op.IS_SET and predicate.operand is False:
+            return not_(self.predicate(replace(predicate, operand=True), row))
+        scope = predicate.field.scope
+        if row is not None or scope is Scope.CONTACT:
+            return self.test(predicate, row if row is not None else contacts)
+        if scope is Scope.ACCOUNT:
+            table = accounts.alias()
+            link = table.c.id == contacts.c.account_id
+        else:
+            table = touches.alias()
+            link = table.c.id == _TOUCH_POINTERS[scope]
+        return select(table.c.id).where(link, self.test(predicate, table)).exists()
+
+    def test(self, predicate: Predicate, table: FromClause) -> ColumnElement[bool]:
+        """A positive test (not ne, not is_set: false) on one row of ``table``."""
+        field, op, operand = predicate.field, predicate.op, predicate.operand
+        column = table.c[field.column]
+        if op is Op.IS_SET:
+            return JsonPresent(column, field.key) if field.key else column.is_not(None)
+        if field.kind is Kind.TIME:
+            return _guarded(column, self.time_test(op, column, operand))
+        sample = operand[0] if isinstance(operand, tuple) else operand
+        view = _view(column, field.key, field.kind, sample)
+        return _guarded(view, _value_test(op, view, operand))
+
+    def time_test(self, op: Op, column: Expr, operand: Any) -> ColumnElement[bool]:
+        if op is Op.WITHIN:
+            return and_(column >= self.now - operand, column <= self.now)
+        assert isinstance(operand, TimePoint)
+        bound = operand.resolve(self.now)
+        return column >= bound if op is Op.AFTER else column < bound
+
+    def event(self, condition: EventCondition) -> ColumnElement[bool]:
+        table = (activities if condition.source is Scope.ACTIVITY else touches).alias()
+        clauses: list[ColumnElement[bool]] = [table.c.contact_id == contacts.c.id]
+        if condition.types:
+            clauses.append(table.c.type.in_(condition.types))
+        clauses += self.window(condition.window, table.c.occurred_at)
+        if condition.where is not None:
+            clauses.append(self.condition(condition.where, row=table))
+        if condition.count == AT_LEAST_ONCE:
+            return select(table.c.id).where(*clauses).exists()
+        counted = select(func.count()).select_from(table).where(*clauses).scalar_subquery()
+        return _count_test(condition.count, counted)
+
+    def window(self, window: Window, column: Expr) -> list[ColumnElement[bool]]:
+        clauses = []
+        if window.within is not None:
+            clauses.append(self.time_test(Op.WITHIN, column, window.within))
+        if window.after is not None:
+            clauses.append(self.time_test(Op.AFTER, column, window.after))
+        if window.before is not None:
+            clauses.append(self.time_test(Op.BEFORE, column, window.before))
+        return clauses
+
+
+def _view(column: Expr, key: str | None, kind: Kind, sample: Any) -> Expr:
+    """The column seen as the operand's type: for a custom property, only values of that
+    JSON type are seen at all (anything else reads as NULL, so the test is false)."""
+    if key is None:
+        return cast(column, Float) if kind is Kind.NUMBER else column
+    if isinstance(sample, bool):
+        return JsonBoolean(column, key)
+    if isinstance(sample, str | Regex):
+        return JsonText(column, key)
+    return JsonNumber(column, key)
+
+
+def _guarded(view: Expr, test: ColumnElement[bool]) -> ColumnElement[bool]:
+    # FALSE AND NULL is FALSE: a missing value makes the test false instead of NULL, so a
+    # surrounding NOT turns it true, as in Python.
+    return and_(view.is_not(None), test)
+
+
+def _value_test(op: Op, view: Expr, operand: Any) -> ColumnElement[bool]:
+    if op in (Op.EQ, Op.IN):
+        values = operand if isinstance(operand, tuple) else (operand,)
+        return _lowered(view, values[0]).in_([_literal(v) for v in values])
+    if op is Op.CONTAINS:
+        return TextContains(AsciiLower(view), fold(operand))
+    if op is Op.STARTS_WITH:
+        prefix = fold(operand)
+        return func.substr(AsciiLower(view), 1, len(prefix)) == prefix
+    if op is Op.REGEX:
+        return RegexSearch(AsciiLower(view), operand)
+    if op is Op.BETWEEN:
+        return view.between(operand[0], operand[1])
+    return _ordering(op, view, operand)
+
+
+def _lowered(view: Expr, sample: Any) -> Expr:
+    return AsciiLower(view) if isinstance(sample, str) else view
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return fold(value) if isinstance(value, str) else value
+
+
+def _ordering(op: Op, left: Expr, right: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = COMPARISONS[op](left, right)
+    return result
+
+
+def _count_test(test: CountTest, counted: Expr) -> ColumnElement[bool]:
+    if test.op is Op.BETWEEN:
+        assert isinstance(test.value, tuple)
+        return counted.between(*test.value)
+    return _ordering(test.op, counted, test.value)

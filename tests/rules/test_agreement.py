@@ -1,0 +1,32 @@
+"""The evaluator and the compiled SQL agree on which contacts match, on random contacts and
+random conditions from the whole vocabulary (on SQLite, and on PostgreSQL when the suite runs
+there). ``LEADFLOW_RULES_PROFILE=rules-thorough`` runs many more examples."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadflow.rules.evaluate import matches
+from leadflow.rules.parse import parse_condition
+from leadflow.storage.database import Database
+from tests.rules.strategies import NOW, PROFILE, conditions, people
+from tests.rules.world import Person, erase, snapshots, sql_matches, store
+
+
+@PROFILE
+@given(
+    world=st.lists(people(), min_size=1, max_size=4),
+    drawn=st.lists(conditions, min_size=1, max_size=3),
+)
+def test_evaluator_and_sql_agree(db: Database, world: list[Person], drawn: list[dict]) -> None:
+    ids = store(db, world)
+    try:
+        snaps = snapshots(db, ids, NOW)
+        for data in drawn:
+            condition = parse_condition(data)
+            in_python = {i for i in ids if matches(condition, snaps[i])}
+
+            assert sql_matches(db, condition, ids, NOW) == in_python, str(condition)
+    finally:
+        erase(db, ids)
