@@ -10,6 +10,8 @@ import pytest
 from leadflow.clock import FrozenClock
 from leadflow.contacts import duplicates as duplicates_module
 from leadflow.contacts.duplicates import (
+    COMPANY_BLOCK_SPLIT,
+    DEFAULT_MIN_SCORE,
     EVIDENCE_BLOCK_MAX,
     Candidate,
     DuplicatePair,
@@ -182,11 +184,13 @@ def test_pairs_are_sorted_by_score_and_cut_at_the_minimum():
 def test_blocking_keeps_the_comparisons_near_linear(monkeypatch: pytest.MonkeyPatch):
     rng = random.Random(7)
 
-    def name() -> str:
-        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))).title()
-
     records = [
-        Candidate(id=n, first_name=name(), last_name=name(), company=f"Company {n % 800}")
+        Candidate(
+            id=n,
+            first_name=random_name(rng),
+            last_name=random_name(rng),
+            company=f"Company {n % 800}",
+        )
         for n in range(8000)
     ]
     scored = 0
@@ -209,6 +213,32 @@ def test_blocking_keeps_the_comparisons_near_linear(monkeypatch: pytest.MonkeyPa
     # 8,000 records make 32 million pairs; only those in a block with a similar name are
     # scored (the Ann Lee pair at least).
     assert 1 <= scored < 8000
+
+
+def test_a_big_account_still_finds_a_typo_in_either_name():
+    rng = random.Random(3)
+    staff = [
+        person(random_name(rng), random_name(rng), account_id=1, domain="acme.com")
+        for _ in range(COMPANY_BLOCK_SPLIT)
+    ]
+    typos = [
+        person(first, last, account_id=1, domain="acme.com")
+        for first, last in (
+            ("Kristina", "Olsen"),
+            ("Christina", "Olsen"),  # another first initial, the same sounding last name
+            ("Mark", "Thompson"),
+            ("Mark", "Tompson"),  # another sounding last name, the same first name
+        )
+    ]
+
+    found = pairs_of(*staff, *typos, min_score=DEFAULT_MIN_SCORE)
+
+    assert (typos[0].id, typos[1].id) in found
+    assert (typos[2].id, typos[3].id) in found
+
+
+def random_name(rng: random.Random) -> str:
+    return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))).title()
 
 
 # -- storage ---------------------------------------------------------------------------------

@@ -43,8 +43,10 @@ ONE_SIDE_PREFILTER_CUTOFF = 85
 FIRST_NAME_MIN = 80  # "Jon"/"John" is 86, "Joan"/"John" 75, "Jane"/"John" 50
 LAST_NAME_MIN = 85
 COMPANY_SIMILAR_MIN = 90
-# A company block larger than this is compared within its last-name sub-blocks only.
-COMPANY_BLOCK_SPLIT = 2000
+# A company block larger than this (a big account) is compared within sub-blocks only: the
+# same sounding last name, or the same first name and last initial. A typo in one of the
+# names still meets; typos in both do not.
+COMPANY_BLOCK_SPLIT = 300
 # Without a company on both sides, only a name this rare (or rarer) says who someone is:
 # two "John Smith" records, one without a company, are not likely one person.
 RARE_NAME_MAX = 3
@@ -168,7 +170,7 @@ def _candidate_pairs(people: list[_Person]) -> set[tuple[int, int]]:
     pairs: set[tuple[int, int]] = set()
     for members in _blocks(people, _company_tokens):
         if len(members) > COMPANY_BLOCK_SPLIT:
-            for sub in _blocks(people, _name_key, among=members):
+            for sub in _blocks(people, _split_keys, among=members):
                 pairs.update(_similar_names(people, sub))
         else:
             pairs.update(_similar_names(people, members))
@@ -424,6 +426,10 @@ def _name_key(person: _Person) -> tuple[str]:
 def _sound(last_name: str) -> str:
     """How a last name sounds (metaphone): Smith and Smyth alike."""
     return str(jellyfish.metaphone(last_name))
+
+
+def _split_keys(person: _Person) -> tuple[str, str]:
+    return f"s:{_sound(person.last)}", f"f:{person.first}:{person.last[:1]}"
 
 
 def _phone_key(person: _Person) -> tuple[str, ...]:
