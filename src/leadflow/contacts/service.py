@@ -144,17 +144,20 @@ def lookup_identities(
     conn: Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """Map (kind, value) identity keys to the contacts that own them."""
-    wanted = set(keys)
+    # One query per kind: the unique index is on (kind, value), and a condition on the
+    # value alone cannot use it (SQLite then scans the whole table).
+    by_kind: dict[str, set[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, set()).add(value)
     found: dict[tuple[str, str], int] = {}
-    for chunk in chunked(sorted({v for _, v in wanted})):
-        rows = conn.execute(
-            select(identities.c.kind, identities.c.value, identities.c.contact_id).where(
-                identities.c.value.in_(chunk)
-            )
-        )
-        for kind, value, contact_id in rows:
-            if (kind, value) in wanted:
-                found[(kind, value)] = contact_id
+    for kind, values in sorted(by_kind.items()):
+        for chunk in chunked(sorted(values)):
+            rows = conn.execute(
+                select(identities.c.value, identities.c.contact_id).where(
+                    identities.c.kind == kind, identities.c.value.in_(chunk)
+                )
+            ).all()  # one fetch: iterating a result fetches row by row
+            found.update(((kind, value), contact_id) for value, contact_id in rows)
     return found
 
 
