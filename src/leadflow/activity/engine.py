@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from leadflow.activity.inputs import EventInput
@@ -15,6 +17,8 @@ from leadflow.errors import ValidationError
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_PROPERTIES_BYTES = 16_384
+# One encoder for every event: json.dumps with options builds a new one on each call.
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class PreparedEvent:
     properties_json: str
     source: str | None
     idempotency_key: str
+    # The address as written (normalised, case kept) when the event names an email: a
+    # contact the event creates keeps it, as a captured contact does.
+    email: str | None = None
 
 
 def prepare_event(event: EventInput, *, now: datetime) -> PreparedEvent:
@@ -38,7 +45,8 @@ def prepare_event(event: EventInput, *, now: datetime) -> PreparedEvent:
     occurred_at = event.occurred_at or now
     if occurred_at.tzinfo is None:
         raise ValidationError("must carry a timezone", field="occurred_at")
-    identity = _identity(event)
+    email = _field(_normalized_email, event.email, "email") if event.email else None
+    identity = ("email", email_key(email)) if email else _other_identity(event)
     if event.contact_id is None and identity is None:
         raise ValidationError(
             "names no contact: give contact_id, email, phone, external_id or anonymous_id",
@@ -46,7 +54,7 @@ def prepare_event(event: EventInput, *, now: datetime) -> PreparedEvent:
         )
     props = dict(event.properties)
     try:
-        props_json = json.dumps(props, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        props_json = _JSON.encode(props)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"are not JSON: {exc}", field="properties") from None
     if len(props_json) > MAX_PROPERTIES_BYTES:
@@ -64,17 +72,13 @@ def prepare_event(event: EventInput, *, now: datetime) -> PreparedEvent:
         properties_json=props_json,
         source=source,
         idempotency_key=key,
+        email=email,
     )
 
 
-def _identity(event: EventInput) -> tuple[str, str] | None:
-    try:
-        if event.email:
-            return ("email", email_key(normalize_email(event.email)))
-        if event.phone:
-            return ("phone", normalize_phone(event.phone))
-    except ValidationError as exc:
-        raise ValidationError(exc.reason, field="email" if event.email else "phone") from None
+def _other_identity(event: EventInput) -> tuple[str, str] | None:
+    if event.phone:
+        return ("phone", _field(normalize_phone, event.phone, "phone"))
     for kind in ("external_id", "anonymous_id"):
         value = getattr(event, kind)
         if value is not None and str(value).strip():
@@ -83,6 +87,20 @@ def _identity(event: EventInput) -> tuple[str, str] | None:
                 raise ValidationError("is longer than 320 characters", field=kind)
             return (kind, text)
     return None
+
+
+@lru_cache(maxsize=65_536)
+def _normalized_email(raw: str) -> str:
+    # A stream names the same people again and again; validating each address once per
+    # process keeps validation off the per-event cost. Invalid ones raise and are not cached.
+    return normalize_email(raw)
+
+
+def _field(normalize: Callable[[str], str], raw: str, name: str) -> str:
+    try:
+        return normalize(raw)
+    except ValidationError as exc:
+        raise ValidationError(exc.reason, field=name) from None
 
 
 def _derived_key(

@@ -1,7 +1,9 @@
 """Recording activity: append-only, idempotent, set-based per batch.
 
-A batch costs a fixed number of statements: one identity lookup, one contact check, one
-lookup of already-recorded keys, one insert, one update of the contacts' last activity.
+A batch costs a fixed number of statements, whatever its size: the identity lookup (one
+per identity kind), a check of the contact ids given, the insert (which skips stored
+keys itself), and one update of the contacts' last activity. The SQL of the last two is
+in :mod:`leadflow.activity.store`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, select
 
 from leadflow.activity.engine import PreparedEvent, prepare_event
 from leadflow.activity.inputs import EventInput
-from leadflow.activity.models import activities
+from leadflow.activity.store import (
+    EventRow,
+    Wire,
+    advance_last_activity,
+    insert_new_events,
+    wire_for,
+)
 from leadflow.clock import Clock
-from leadflow.contacts.engine import PreparedContact
+from leadflow.contacts.engine import PreparedContact, prepare_contact
+from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import NotFound, ValidationError
 from leadflow.storage.database import Database
-from leadflow.storage.sql import chunked, execute_many
+from leadflow.storage.sql import chunked
 
 MAX_BATCH = 10_000
 
@@ -59,129 +68,139 @@ def _prepare(index: int, event: EventInput, now: datetime) -> PreparedEvent:
 def record_prepared(
     conn: Connection, events: Sequence[PreparedEvent], *, now: datetime
 ) -> RecordResult:
+    """Record validated events in the caller's transaction.
+
+    Steps, each one statement per batch (per 1,000 rows for the insert): resolve every
+    event's contact, insert the events whose keys are new, then apply the new events to
+    their contacts. Only new events reach that last step, so a retry changes nothing.
+    """
     if not events:
         return RecordResult(0, 0, 0)
     contact_ids, created = _resolve_contacts(conn, events, now=now)
-    stored = _stored_keys(conn, {e.idempotency_key for e in events})
-    rows: list[dict[str, Any]] = []
-    fresh: dict[str, int] = {}
-    for i, event in enumerate(events):
-        key = event.idempotency_key
-        if key in stored or key in fresh:
-            continue
-        fresh[key] = i
-        rows.append(_row(event, contact_ids[i], now))
-    ids = _insert(conn, rows)
-    _touch_contacts(conn, rows)
-    by_index = {fresh[r["idempotency_key"]]: ids[n] for n, r in enumerate(rows)}
+    wire = wire_for(conn.dialect)
+    firsts = _first_of_each_key(events)
+    times = [wire.to_time(events[i].occurred_at) for i in firsts]  # as stored
+    recorded_at = wire.to_time(now)
+    ids = insert_new_events(
+        conn,
+        wire,
+        [
+            _row(events[i], contact_ids[i], at, recorded_at)
+            for i, at in zip(firsts, times, strict=True)
+        ],
+    )
+    new = [(i, at) for i, at in zip(firsts, times, strict=True) if events[i].idempotency_key in ids]
+    _apply_to_contacts(conn, wire, [(contact_ids[i], events[i], at) for i, at in new])
+    event_ids: list[int | None] = [None] * len(events)
+    for i, _ in new:
+        event_ids[i] = ids[events[i].idempotency_key]
     return RecordResult(
-        recorded=len(rows),
-        duplicates=len(events) - len(rows),
+        recorded=len(new),
+        duplicates=len(events) - len(new),
         contacts_created=created,
-        event_ids=tuple(by_index.get(i) for i in range(len(events))),
+        event_ids=tuple(event_ids),
     )
 
 
-def _row(event: PreparedEvent, contact_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        "contact_id": contact_id,
-        "type": event.type,
-        "occurred_at": event.occurred_at,
-        "recorded_at": now,
-        "source": event.source,
-        "properties": event.properties,
-        "idempotency_key": event.idempotency_key,
-    }
+def _first_of_each_key(events: Sequence[PreparedEvent]) -> list[int]:
+    """Indexes of the first event with each idempotency key; later ones are duplicates."""
+    first: dict[str, int] = {}
+    for i, event in enumerate(events):
+        first.setdefault(event.idempotency_key, i)
+    return list(first.values())
 
 
-def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    if not rows:
-        return []
-    result = conn.execute(
-        activities.insert().returning(activities.c.id, sort_by_parameter_order=True), rows
+def _row(event: PreparedEvent, contact_id: int, at: Any, recorded_at: Any) -> EventRow:
+    return (
+        contact_id,
+        event.type,
+        at,
+        recorded_at,
+        event.source,
+        event.properties_json,
+        event.idempotency_key,
     )
-    return [r[0] for r in result.all()]
+
+
+def _apply_to_contacts(
+    conn: Connection, wire: Wire, new: Sequence[tuple[int, PreparedEvent, Any]]
+) -> None:
+    """What newly recorded events change on their contacts: the time of the last activity.
+
+    ``new`` holds (contact id, event, its time as stored). One pass groups the events by
+    contact, so a per-contact state (scores, later) can be updated here in the same
+    transaction at the same cost.
+    """
+    latest: dict[int, tuple[datetime, Any]] = {}
+    for contact_id, event, stored in new:
+        seen = latest.get(contact_id)
+        if seen is None or seen[0] < event.occurred_at:
+            latest[contact_id] = (event.occurred_at, stored)
+    advance_last_activity(conn, wire, [(cid, stored) for cid, (_, stored) in latest.items()])
 
 
 def _resolve_contacts(
     conn: Connection, events: Sequence[PreparedEvent], *, now: datetime
 ) -> tuple[list[int], int]:
     """The contact of each event; identities nobody has yet become new contacts."""
-    keys = {e.identity for e in events if e.contact_id is None and e.identity is not None}
-    owners = lookup_identities(conn, keys)
-    unknown = sorted(keys - owners.keys())
+    named: dict[tuple[str, str], PreparedEvent] = {}
+    for event in events:
+        if event.contact_id is None and event.identity is not None:
+            named.setdefault(event.identity, event)
+    owners = lookup_identities(conn, named)
+    unknown = sorted(named.keys() - owners.keys())
     if unknown:
-        created = upsert_contacts(
-            conn,
-            [
-                (
-                    PreparedContact(
-                        identities=(k,), values=_identity_values(k), properties={}, account=None
-                    ),
-                    None,
-                )
-                for k in unknown
-            ],
-            now=now,
-        )
+        created = upsert_contacts(conn, [(_new_contact(named[k]), None) for k in unknown], now=now)
         owners.update({k: r.contact_id for k, r in zip(unknown, created, strict=True)})
     given = _live_contacts(conn, {e.contact_id for e in events if e.contact_id is not None})
-    resolved = [
-        given[e.contact_id] if e.contact_id is not None else owners[e.identity]  # type: ignore[index]
-        for e in events
-    ]
-    return resolved, len(unknown)
+    return [
+        given[e.contact_id] if e.contact_id is not None else owners[_identity(e)] for e in events
+    ], len(unknown)
 
 
-def _identity_values(key: tuple[str, str]) -> dict[str, Any]:
-    kind, value = key
-    return {kind: value} if kind in ("email", "phone") else {}
+def _new_contact(event: PreparedEvent) -> PreparedContact:
+    """A contact known only by the identity an event names, as if captured with it alone."""
+    kind, value = _identity(event)
+    if kind == "email":
+        # The address as written, not its lower-cased key.
+        return prepare_contact(ContactInput(email=event.email or value))
+    if kind == "phone":
+        return prepare_contact(ContactInput(phone=value))
+    if kind == "external_id":
+        return prepare_contact(ContactInput(external_id=value))
+    return prepare_contact(ContactInput(anonymous_id=value))
+
+
+def _identity(event: PreparedEvent) -> tuple[str, str]:
+    assert event.identity is not None, "prepare_event refuses events that name no contact"
+    return event.identity
 
 
 def _live_contacts(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
-    """Map contact ids to the contact that now holds them (merged ones to their survivor)."""
+    """Map contact ids to the contact that now holds them.
+
+    A merged contact stays as a tombstone pointing at its survivor, which may itself have
+    been merged since; the chain is followed one query per link (almost always none).
+    """
     wanted = set(ids)
-    found: dict[int, int] = {}
-    for chunk in chunked(sorted(wanted)):
-        rows = conn.execute(
-            select(contacts.c.id, contacts.c.merged_into_id).where(contacts.c.id.in_(chunk))
-        )
-        found.update({cid: merged or cid for cid, merged in rows})
-    missing = wanted - found.keys()
-    if missing:
-        raise NotFound(f"no contact with id {', '.join(map(str, sorted(missing)[:5]))}")
-    return found
-
-
-def _stored_keys(conn: Connection, keys: set[str]) -> set[str]:
-    stored: set[str] = set()
-    for chunk in chunked(sorted(keys)):
-        rows = conn.execute(
-            select(activities.c.idempotency_key).where(activities.c.idempotency_key.in_(chunk))
-        )
-        stored.update(r[0] for r in rows)
-    return stored
-
-
-def _touch_contacts(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    latest: dict[int, datetime] = {}
-    for row in rows:
-        at = row["occurred_at"]
-        if row["contact_id"] not in latest or latest[row["contact_id"]] < at:
-            latest[row["contact_id"]] = at
-    execute_many(
-        conn,
-        update(contacts)
-        .where(
-            and_(
-                contacts.c.id == bindparam("b_id"),
-                or_(
-                    contacts.c.last_activity_at.is_(None),
-                    contacts.c.last_activity_at
-                    < bindparam("b_at", type_=contacts.c.last_activity_at.type),
-                ),
+    merged_into: dict[int, int | None] = {}
+    pending = wanted
+    while pending:
+        for chunk in chunked(sorted(pending)):
+            rows = conn.execute(
+                select(contacts.c.id, contacts.c.merged_into_id).where(contacts.c.id.in_(chunk))
             )
-        )
-        .values(last_activity_at=bindparam("b_at")),
-        [{"b_id": cid, "b_at": at} for cid, at in latest.items()],
-    )
+            merged_into.update((cid, target) for cid, target in rows)
+        missing = wanted - merged_into.keys()
+        if missing:
+            raise NotFound(f"no contact with id {', '.join(map(str, sorted(missing)[:5]))}")
+        pending = {t for t in merged_into.values() if t is not None} - merged_into.keys()
+    return {cid: _survivor(cid, merged_into) for cid in wanted}
+
+
+def _survivor(contact_id: int, merged_into: dict[int, int | None]) -> int:
+    seen = {contact_id}
+    while (target := merged_into.get(contact_id)) is not None and target not in seen:
+        seen.add(target)
+        contact_id = target
+    return contact_id
