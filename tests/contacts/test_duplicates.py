@@ -101,9 +101,9 @@ def test_same_name_in_unrelated_companies_is_not_paired_without_evidence():
 
 
 def test_same_name_in_unrelated_companies_pairs_on_the_same_phone_or_email_name():
-    a = person("John", "Smith", company="Acme", phone="+14155550100", email="jsmith@acme.com")
+    a = person("John", "Smith", company="Acme", phone="+14155550100", email="js1987@acme.com")
     b = person("John", "Smith", company="Globex", phone="+14155550100")
-    c = person("Jon", "Smith", company="Initech", email="J.Smith+news@hooli.com")
+    c = person("Jon", "Smith", company="Initech", email="JS.1987+news@hooli.com")
 
     found = pairs_of(a, b, c)
 
@@ -111,9 +111,23 @@ def test_same_name_in_unrelated_companies_pairs_on_the_same_phone_or_email_name(
     assert found[(a.id, c.id)].reasons == (
         "name similarity 94",
         "different companies",
-        "same email name jsmith@",
+        "same email name js1987@",
     )
     assert (b.id, c.id) not in found
+
+
+def test_an_email_name_made_of_the_persons_name_is_no_evidence():
+    locals_ = ("john.smith", "jsmith", "John_Smith", "smithj")
+    pairs = [
+        (
+            person("John", "Smith", company=f"Left {n}", email=f"{local}@left{n}.com"),
+            person("John", "Smith", company=f"Right {n}", email=f"{local}@right{n}.com"),
+        )
+        for n, local in enumerate(locals_)
+    ]
+
+    for left, right in pairs:
+        assert find_pairs([left, right], min_score=0) == []
 
 
 def test_a_phone_many_share_is_no_evidence():

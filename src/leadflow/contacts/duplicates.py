@@ -363,7 +363,7 @@ def _person(record: Candidate) -> _Person | None:
         name_key=" ".join(sorted(f"{first} {last}".split())),
         companies=_company_keys(record.company, record.account_name, domain=record.domain),
         email=email,
-        local=_local_part(email),
+        local=_local_part(email, first, last),
         phone=(record.phone or "").strip(),
     )
 
@@ -406,9 +406,18 @@ def _domain_label(domain: str) -> str:
     return labels[-1] if labels else ""
 
 
-def _local_part(email: str) -> str:
+def _local_part(email: str, first: str, last: str) -> str:
+    """The email name when it says more than the person's name does: john.smith@ at two
+    companies is two John Smiths, jsmith1987@ at two is likely one."""
     local = email.partition("@")[0].partition("+")[0].translate(_LOCAL_SEPARATORS)
-    return "" if len(local) < 4 or local in _ROLE_LOCAL_PARTS else local
+    if len(local) < 4 or local in _ROLE_LOCAL_PARTS:
+        return ""
+    given, family = first.replace(" ", ""), last.replace(" ", "")
+    made_of_names = {
+        *(given, family, given + family, family + given),
+        *(given[:1] + family, given + family[:1], family + given[:1]),
+    }
+    return "" if local in made_of_names else local
 
 
 def _company_tokens(person: _Person) -> set[str]:
