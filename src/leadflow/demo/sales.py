@@ -23,7 +23,7 @@ from leadflow.demo.timing import business_time, days, lognormal_days
 # Log-odds of ever becoming an opportunity, with fit and intent rising it. The bias is set
 # so that about 10.5 % of contacts win a deal within the 90-day window, as Olist's MQLs did;
 # the win chance of an opportunity is set near Maven's 63 %.
-_OPPORTUNITY = (-5.0, 3.0, 5.5, 2.0)  # bias, fit, intent, fit x intent
+_OPPORTUNITY = (-5.5, 4.0, 2.0, 6.0)  # bias, fit, intent, fit x intent
 _WIN = (-1.0, 1.8, 1.2)  # bias, fit, intent
 
 

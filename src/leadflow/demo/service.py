@@ -12,13 +12,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -103,7 +103,7 @@ def load_demo(
     db: Database, data: DemoData, *, folder: Path, progress: Progress | None = None
 ) -> DemoSummary:
     """Replay ``data`` into ``db``; write the ground truth to ``folder/truth.csv``."""
-    started = time.perf_counter()
+    started = perf_counter()
     batches = list(_batches(data))
     with _keep_open(db):
         for done, batch in enumerate(batches, start=1):
@@ -116,7 +116,7 @@ def load_demo(
         ids = _contact_ids(conn, data.truth)
     write_truth(folder / TRUTH_FILE, data.truth, ids)
     buyer = next((t.record for t in data.truth if t.converted), None)
-    summary = summarize(db, data, seconds=time.perf_counter() - started)
+    summary = summarize(db, data, seconds=perf_counter() - started)
     return replace(summary, showcase=None if buyer is None else ids[buyer])
 
 
@@ -139,7 +139,8 @@ def _batches(data: DemoData) -> Iterator[_Batch]:
     """The data cut into consecutive time slices, each prepared as real captures would be."""
     captures, events = list(data.captures), list(data.events)
     c = e = 0
-    slice_end = data.start + SLICE
+    # Days end at midnight UTC, so every contact of a day shows the same created_at.
+    slice_end = datetime.combine(data.start.date(), time(), UTC) + SLICE
     while c < len(captures) or e < len(events):
         now = min(slice_end, data.end)
         c_next = _first_after(captures, c, now, lambda x: _when(x.touch.occurred_at))
