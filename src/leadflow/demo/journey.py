@@ -245,8 +245,8 @@ class Journey:
         if self.who.channel == "outbound":
             return  # prospected, never opted in to marketing email
         sends = [
-            (t, "newsletter", f"newsletter-{t:%Y-%m-%d}", "This week at Pipewell")
-            for t in self.window.newsletters
+            (t, "newsletter", campaign, "This week at Pipewell")
+            for t, campaign in self.window.newsletters
             if t > self.arrival + days(1)
         ]
         if self.who.channel in _NURTURED:

@@ -168,7 +168,9 @@ def _opportunity(j: Journey, outcome: Outcome) -> None:
             j.add("trial_started", demo + days(1), "app")
     demo = min(demo, closed)
     for _ in range(rng.randint(1, 4)):
-        at = demo + (closed - demo) * rng.random()
+        at = business_time(rng, demo + (closed - demo) * rng.random(), tz, not_before=demo)
+        if at >= closed:
+            continue
         if rng.random() < 0.5:
             if _sales_email(j, at, "deal-follow-up", 2) and rng.random() < 0.6:
                 _reply(

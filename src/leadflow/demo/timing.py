@@ -33,7 +33,7 @@ class Window:
 
     start: datetime
     end: datetime
-    newsletters: tuple[datetime, ...]
+    newsletters: tuple[tuple[datetime, str], ...]  # send time, campaign
     webinars: tuple[Webinar, ...]
 
     @classmethod
@@ -46,11 +46,11 @@ class Window:
         return [first + n * DAY for n in range((self.end.date() - first).days + 1)]
 
 
-def _newsletters(start: datetime, end: datetime) -> tuple[datetime, ...]:
+def _newsletters(start: datetime, end: datetime) -> tuple[tuple[datetime, str], ...]:
     # Every Tuesday at 14:00 UTC: morning in the Americas, afternoon in Europe.
     first = start.date() + ((1 - start.weekday()) % 7) * DAY
     sends = (datetime.combine(first + 7 * n * DAY, time(14), UTC) for n in range(60))
-    return tuple(t for t in sends if start < t <= end)
+    return tuple((t, f"newsletter-{t:%Y-%m-%d}") for t in sends if start < t <= end)
 
 
 def _webinars(start: datetime, end: datetime) -> tuple[Webinar, ...]:
@@ -84,8 +84,14 @@ def local_moment(rng: random.Random, day: date, tz: str) -> datetime:
         hour = rng.gauss(12.5, 2.8)
         while not 7.0 <= hour <= 20.5:
             hour = rng.gauss(12.5, 2.8)
-    local = datetime.combine(day, time(), zone(tz)) + timedelta(hours=hour)
-    return local.astimezone(UTC).replace(microsecond=0)
+    return _midnight(day, tz) + timedelta(seconds=round(hour * 3600))
+
+
+@lru_cache(maxsize=8192)
+def _midnight(day: date, tz: str) -> datetime:
+    # Hours are added to local midnight in UTC: on the two days a year the clocks change,
+    # the afternoon shifts by an hour, which synthetic data can afford for the speed.
+    return datetime.combine(day, time(), zone(tz)).astimezone(UTC)
 
 
 def business_time(
