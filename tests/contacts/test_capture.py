@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 
 from leadflow.clock import FrozenClock
+from leadflow.contacts.engine import prepare_contact, prepare_touch
 from leadflow.contacts.inputs import AccountInput, ContactInput, TouchInput
 from leadflow.contacts.queries import get_contact, list_contacts
-from leadflow.contacts.service import capture_contact
+from leadflow.contacts.service import capture_contact, upsert_contacts
 from leadflow.errors import ValidationError
 from leadflow.storage.database import Database
 
@@ -120,3 +121,29 @@ def test_unknown_channel_is_refused(db: Database, clock: FrozenClock):
         capture_contact(
             db, clock, ContactInput(email="a@acme.com"), touch=TouchInput("carrier pigeon")
         )
+
+
+def test_a_batch_mixing_touch_fields_and_new_contacts_is_stored_whole(
+    db: Database, clock: FrozenClock
+):
+    # Regression: one executemany needs every touch row to name the same columns.
+    now = clock.now()
+    items = [
+        (prepare_contact(ContactInput(email=f"p{i}@acme.com")), prepare_touch(touch, now=now))
+        for i, touch in enumerate(
+            [
+                TouchInput("web_form", utm_source="google"),
+                TouchInput("referral"),
+                TouchInput("webinar", campaign="q4", landing_page="/webinar"),
+            ]
+        )
+    ]
+    with db.write() as conn:
+        results = upsert_contacts(conn, items, now=now)
+
+    assert [r.created for r in results] == [True, True, True]
+    assert len({r.contact_id for r in results}) == 3
+    for i, result in enumerate(results):
+        contact = get_contact(db, result.contact_id)
+        assert contact["email"] == f"p{i}@acme.com"
+        assert contact["first_touch_id"] == contact["last_touch_id"] == result.touch_id

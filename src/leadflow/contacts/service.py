@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from leadflow.clock import Clock
 from leadflow.contacts.engine import (
+    TOUCH_TEXT_FIELDS,
     PreparedAccount,
     PreparedContact,
     PreparedTouch,
@@ -41,6 +42,7 @@ CONTACT_COLUMNS = (
     "timezone",
     "language",
 )
+_NO_TOUCH_VALUES: dict[str, Any] = dict.fromkeys(TOUCH_TEXT_FIELDS)
 ACCOUNT_COLUMNS = ("name", "industry", "employee_count", "annual_revenue", "country")
 
 
@@ -282,11 +284,27 @@ def _insert_contacts(
         }
         for _, v in inserts
     ]
-    result = conn.execute(
-        contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True), rows
-    )
-    for (group, _), (contact_id,) in zip(inserts, result.all(), strict=True):
+    for (group, _), contact_id in zip(inserts, _insert_with_ids(conn, rows), strict=True):
         group.contact_id = contact_id
+
+
+def _insert_with_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert contacts and give back their ids, in order.
+
+    PostgreSQL batches ``INSERT ... RETURNING`` into multi-row statements. SQLite cannot keep
+    RETURNING rows in parameter order for a batch, and SQLAlchemy falls back to one
+    statement per row; but a SQLite writer holds the database's only write lock
+    (``BEGIN IMMEDIATE``), so it can number the rows itself and run one executemany.
+    """
+    if conn.dialect.name != "sqlite":
+        result = conn.execute(
+            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True), rows
+        )
+        return [contact_id for (contact_id,) in result.all()]
+    start = int(conn.execute(select(func.coalesce(func.max(contacts.c.id), 0))).scalar_one())
+    ids = list(range(start + 1, start + 1 + len(rows)))
+    conn.execute(contacts.insert(), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _update_contacts(
@@ -358,8 +376,9 @@ def _record_touches(
     for i, (prepared, touch) in enumerate(items):
         if touch is None:
             continue
-        values = dict(touch.values)
-        key = values.get("idempotency_key") or touch_key(prepared, values)
+        # Every row names every column: one executemany needs the same keys in each row.
+        values = {**_NO_TOUCH_VALUES, **touch.values}
+        key = values.get("idempotency_key") or touch_key(prepared, touch.values)
         values["idempotency_key"] = key
         values["contact_id"] = _id(groups[row_group[i]])
         pending[key] = (i, values)
@@ -378,7 +397,7 @@ def _record_touches(
     return {pending[key][0]: tid for key, (tid, _, _) in ids.items()}
 
 
-def touch_key(prepared: PreparedContact, values: dict[str, Any]) -> str:
+def touch_key(prepared: PreparedContact, values: Mapping[str, Any]) -> str:
     """A touch's idempotency key when the caller gave none: the same capture, the same key."""
     material = json.dumps(
         [prepared.identities[0], {k: v for k, v in values.items() if k != "idempotency_key"}],
@@ -389,41 +408,47 @@ def touch_key(prepared: PreparedContact, values: dict[str, Any]) -> str:
 
 
 def _set_first_and_last_touch(conn: Connection, found: list[tuple[int, int, datetime]]) -> None:
+    """Point each contact at its earliest and latest touch: one read, one write per batch."""
+    span: dict[int, tuple[tuple[datetime, int], tuple[datetime, int]]] = {}
+    for tid, cid, at in sorted(found, key=lambda f: (f[2], f[0])):
+        earliest = span[cid][0] if cid in span else (at, tid)
+        span[cid] = (earliest, (at, tid))
+    stored = _stored_touch_times(conn, list(span))
+    rows = []
+    for cid, ((first_at, first_id), (last_at, last_id)) in span.items():
+        old_first, old_last = stored.get(cid, (None, None))
+        new_first = first_id if old_first is None or first_at < old_first else None
+        new_last = last_id if old_last is None or last_at >= old_last else None
+        if new_first is not None or new_last is not None:
+            rows.append({"b_id": cid, "b_first": new_first, "b_last": new_last})
+    execute_many(
+        conn,
+        update(contacts)
+        .where(contacts.c.id == bindparam("b_id"))
+        .values(
+            first_touch_id=func.coalesce(bindparam("b_first"), contacts.c.first_touch_id),
+            last_touch_id=func.coalesce(bindparam("b_last"), contacts.c.last_touch_id),
+        ),
+        rows,
+    )
+
+
+def _stored_touch_times(
+    conn: Connection, contact_ids: list[int]
+) -> dict[int, tuple[datetime | None, datetime | None]]:
     first = touches.alias("first_touch")
     last = touches.alias("last_touch")
-    rows = [{"b_tid": tid, "b_cid": cid, "b_at": at} for tid, cid, at in found]
-    first_at = select(first.c.occurred_at).where(first.c.id == contacts.c.first_touch_id)
-    last_at = select(last.c.occurred_at).where(last.c.id == contacts.c.last_touch_id)
-    conn.execute(
-        update(contacts)
-        .where(
-            and_(
-                contacts.c.id == bindparam("b_cid"),
-                or_(
-                    contacts.c.first_touch_id.is_(None),
-                    first_at.scalar_subquery()
-                    > bindparam("b_at", type_=touches.c.occurred_at.type),
-                ),
-            )
-        )
-        .values(first_touch_id=bindparam("b_tid")),
-        rows,
-    )
-    conn.execute(
-        update(contacts)
-        .where(
-            and_(
-                contacts.c.id == bindparam("b_cid"),
-                or_(
-                    contacts.c.last_touch_id.is_(None),
-                    last_at.scalar_subquery()
-                    <= bindparam("b_at", type_=touches.c.occurred_at.type),
-                ),
-            )
-        )
-        .values(last_touch_id=bindparam("b_tid")),
-        rows,
-    )
+    found: dict[int, tuple[datetime | None, datetime | None]] = {}
+    for chunk in chunked(contact_ids):
+        rows = conn.execute(
+            select(contacts.c.id, first.c.occurred_at, last.c.occurred_at)
+            .select_from(contacts)
+            .outerjoin(first, first.c.id == contacts.c.first_touch_id)
+            .outerjoin(last, last.c.id == contacts.c.last_touch_id)
+            .where(contacts.c.id.in_(chunk))
+        ).all()
+        found.update((cid, (first_at, last_at)) for cid, first_at, last_at in rows)
+    return found
 
 
 def _id(group: _Group) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,26 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON(none_as_null=True)
 
 
+def sqlite_time(value: Any) -> str | None:
+    """An aware datetime as leadflow stores it in SQLite: naive UTC ISO text with microseconds."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected datetime, got {type(value).__name__}")
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; leadflow stores UTC-aware times only")
+        value = value.astimezone(UTC)
+    text: str = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return text
+
+
+def _from_sqlite_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps on every dialect.
 
@@ -36,6 +57,19 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    # SQLite: plain ISO text in C (datetime.isoformat / fromisoformat) instead of
+    # SQLAlchemy's generic formatting and regex parsing; every row of every write carries
+    # several timestamps. The text is the same as SQLAlchemy's SQLite DATETIME format.
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return sqlite_time
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _from_sqlite_time
+        return super().result_processor(dialect, coltype)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
