@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leadflow.cli import demo as cli_demo
 from leadflow.cli.app import app
+from leadflow.demo import engine
 from leadflow.workspace import CONFIG_FILE, DATABASE_FILE
 
 runner = CliRunner()
@@ -108,3 +110,11 @@ def test_default_folder_is_leadflow_demo_here(tmp_path: Path, monkeypatch: pytes
     assert result.exit_code == 0, result.output
     assert (tmp_path / "leadflow-demo" / DATABASE_FILE).is_file()
     assert "leadflow -w leadflow-demo contacts list" in result.stdout
+
+
+def test_the_cli_defaults_are_the_generators():
+    assert (cli_demo.DEFAULT_CONTACTS, cli_demo.DEFAULT_DAYS, cli_demo.DEFAULT_SEED) == (
+        engine.DEFAULT_CONTACTS,
+        engine.DEFAULT_DAYS,
+        engine.DEFAULT_SEED,
+    )

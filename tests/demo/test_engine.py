@@ -11,6 +11,7 @@ import pytest
 from leadflow.contacts.inputs import CHANNELS
 from leadflow.contacts.normalize import SENIORITIES, seniority_from_title
 from leadflow.demo.engine import DemoData, generate
+from leadflow.demo.timing import Window
 from leadflow.errors import ValidationError
 from tests.conftest import START
 
@@ -242,3 +243,10 @@ def test_some_visitors_browse_anonymously_before_giving_their_email(demo: DemoDa
 
     assert len(browsed) > 0.1 * len(demo.truth)
     assert browsed <= identified
+
+
+def test_a_long_window_keeps_its_calendar_to_the_end():
+    window = Window.ending(START, 730)
+
+    assert window.newsletters[-1][0] > START - timedelta(days=7)
+    assert window.webinars[-1].at > START

@@ -24,8 +24,8 @@ app = typer.Typer(
     context_settings={"allow_interspersed_args": True},
 )
 
-# The defaults live in leadflow.demo.engine, which imports Faker; the CLI repeats them so that
-# starting `leadflow` for any other command does not pay for that import.
+# The defaults and limits live in leadflow.demo.engine, which imports Faker; the CLI repeats
+# them so that starting `leadflow` for any other command does not pay for that import.
 DEFAULT_FOLDER = Path("leadflow-demo")
 
 

@@ -37,7 +37,8 @@ from leadflow.errors import ValidationError
 DEFAULT_CONTACTS = 5_000
 DEFAULT_DAYS = 90
 DEFAULT_SEED = 42
-MAX_CONTACTS = 1_000_000
+# Everything is generated in memory first: about 60 KB per contact with its events.
+MAX_CONTACTS = 100_000
 MAX_DAYS = 3_650
 
 _ACCOUNTS_PER_CONTACT = 0.35

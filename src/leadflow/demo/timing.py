@@ -49,7 +49,8 @@ class Window:
 def _newsletters(start: datetime, end: datetime) -> tuple[tuple[datetime, str], ...]:
     # Every Tuesday at 14:00 UTC: morning in the Americas, afternoon in Europe.
     first = start.date() + ((1 - start.weekday()) % 7) * DAY
-    sends = (datetime.combine(first + 7 * n * DAY, time(14), UTC) for n in range(60))
+    weeks = (end - start).days // 7 + 2
+    sends = (datetime.combine(first + 7 * n * DAY, time(14), UTC) for n in range(weeks))
     return tuple((t, f"newsletter-{t:%Y-%m-%d}") for t in sends if start < t <= end)
 
 
@@ -58,7 +59,7 @@ def _webinars(start: datetime, end: datetime) -> tuple[Webinar, ...]:
     # people in the window have already registered for.
     first = start.date() + 3 * DAY + ((3 - (start + 3 * DAY).weekday()) % 7) * DAY
     webinars = []
-    for n in range(40):
+    for n in range((end - start).days // 14 + 4):
         at = datetime.combine(first + 14 * n * DAY, time(16), UTC)
         if at > end + 28 * DAY:
             break
