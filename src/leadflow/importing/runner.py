@@ -16,12 +16,14 @@ whatever the file size.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -36,6 +38,12 @@ from leadflow.storage.database import Database
 OnError = Literal["abort", "skip"]
 ON_ERROR = ("abort", "skip")
 CHUNK_ROWS = 2000
+# SQLite's page cache for an import's transaction, in KiB (a negative cache_size). The
+# default 2 MB is far smaller than the indexes a big import inserts into in random order
+# (emails, identity values, touch keys), so each insert would fetch pages again.
+IMPORT_CACHE_KIB = 256 * 1024
+# The cyclic garbage collector's first threshold while importing (Python's default: 700).
+GC_THRESHOLD = 100_000
 # Columns leadflow adds to a rejects file; importers ignore columns named leadflow_*, so a
 # corrected rejects file can be imported as it is.
 REJECT_COLUMNS = ("leadflow_row", "leadflow_error")
@@ -104,7 +112,7 @@ def run_import(
     started = time.perf_counter()
     rejects = _RejectsFile(run) if run.on_error == "skip" else None
     try:
-        with db.write() as conn:
+        with _few_collections(), db.write() as conn, _page_cache(conn, IMPORT_CACHE_KIB):
             for outcomes in _prepared(_chunks(rows, run.chunk_rows, stats), prepare, run.workers):
                 good = [o for o in outcomes if not isinstance(o, Rejected)]
                 for bad in (o for o in outcomes if isinstance(o, Rejected)):
@@ -122,6 +130,44 @@ def run_import(
         stats.rejects_path = rejects.close()
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Collect cycles rarely while importing; restore the collector afterwards.
+
+    An import allocates millions of short-lived, acyclic objects (rows, dicts, tuples); with
+    the default thresholds the collector runs every 700 allocations and rescans what lives
+    on, which measured a third of the time spent preparing and unpickling rows.
+    """
+    old = gc.get_threshold()
+    gc.freeze()  # what exists before the import is not rescanned during it
+    gc.set_threshold(GC_THRESHOLD, *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
+def _worker_start() -> None:
+    # Worker processes only prepare rows: the same reasoning as _few_collections.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+@contextmanager
+def _page_cache(conn: Connection, kib: int) -> Iterator[None]:
+    """A bigger SQLite page cache for the import's transaction, then the old size again."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(old or -2000)}")
 
 
 def _chunks(rows: Iterable[SourceRow], size: int, stats: RunStats) -> Iterator[list[SourceRow]]:
@@ -148,7 +194,9 @@ def _prepared(
             yield prepare(chunk)
         return
     # spawn, not fork: the parent holds a database connection and threads.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
+    )
     pending: deque[Future[list[Any]]] = deque()
     try:
         for chunk in chunks:

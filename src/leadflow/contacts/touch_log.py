@@ -1,0 +1,171 @@
+"""How captures record touches: each touch once (idempotent by key), and each contact's
+first and last touch kept pointing at its earliest and latest one.
+
+Touch ids are allocated before anything is written, so a batch's new contacts are inserted
+already pointing at their first and last touch; only contacts that existed before the
+batch need their stored touches read and compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from leadflow.contacts.engine import TOUCH_TEXT_FIELDS, PreparedContact, PreparedTouch
+from leadflow.contacts.models import contacts, touches
+from leadflow.contacts.wire import Wire, allocate_ids, execute_rows
+from leadflow.storage.sql import chunked
+
+# A touch as first/last bookkeeping needs it: (touch id, contact id, occurred_at).
+Stored = tuple[int, int, datetime]
+_TEXT = tuple(name for name in TOUCH_TEXT_FIELDS if name != "idempotency_key")
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    item: int  # the index of the capture that gave the touch
+    touch_id: int
+    contact_id: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class TouchPlan:
+    """A batch's touches with their ids, before they are written."""
+
+    entries: list[Entry]
+    rows: list[tuple[Any, ...]]  # driver-ready, in the wire's TOUCH_INSERT order
+
+    def ends(self, contact_ids: set[int]) -> dict[int, tuple[int, int]]:
+        """The first and last planned touch of each of ``contact_ids`` that has one."""
+        span = _spans((e.touch_id, e.contact_id, e.occurred_at) for e in self.entries)
+        return {
+            cid: (first[1], last[1]) for cid, (first, last) in span.items() if cid in contact_ids
+        }
+
+
+def plan_touches(
+    conn: Connection,
+    wire: Wire,
+    items: Sequence[tuple[PreparedContact, PreparedTouch | None, int]],
+) -> TouchPlan:
+    """Key each (contact, touch, contact id) item's touch and give it an id."""
+    pending: dict[str, tuple[int, int, Mapping[str, Any]]] = {}
+    for i, (prepared, touch, contact_id) in enumerate(items):
+        if touch is None:
+            continue
+        values = touch.values
+        key = values.get("idempotency_key") or touch_key(prepared, values)
+        pending[key] = (i, contact_id, values)  # the same key twice: one touch, the later
+    ids = allocate_ids(conn, wire, touches, len(pending))
+    entries = [
+        Entry(key, i, tid, cid, values["occurred_at"])
+        for tid, (key, (i, cid, values)) in zip(ids, pending.items(), strict=True)
+    ]
+    rows = [
+        (
+            e.touch_id,
+            e.contact_id,
+            values["channel"],
+            *[values.get(name) for name in _TEXT],
+            e.key,
+            wire.time(e.occurred_at),
+        )
+        for e, (_, _, values) in zip(entries, pending.values(), strict=True)
+    ]
+    return TouchPlan(entries=entries, rows=rows)
+
+
+def record_touches(
+    conn: Connection, wire: Wire, plan: TouchPlan, fresh: set[int]
+) -> dict[int, int]:
+    """Insert the planned touches; point contacts at their first and last; item -> touch id.
+
+    ``fresh``: the contacts this batch inserted, already pointing at their planned touches.
+    """
+    if not plan.rows:
+        return {}
+    if execute_rows(conn, wire.insert_touches, plan.rows) == len(plan.rows):
+        found = [(e.touch_id, e.contact_id, e.occurred_at) for e in plan.entries]
+        set_first_and_last_touch(conn, wire, [f for f in found if f[1] not in fresh])
+        return {e.item: e.touch_id for e in plan.entries}
+    # Some keys were stored already and their touches stay as they were (maybe on another
+    # contact), so the planned first and last touches are worked out again from storage.
+    execute_rows(conn, wire.clear_touch_ends, [(cid,) for cid in sorted(fresh)])
+    stored = _touches_by_key(conn, [e.key for e in plan.entries])
+    set_first_and_last_touch(conn, wire, list(stored.values()))
+    item_of = {e.key: e.item for e in plan.entries}
+    return {item_of[key]: tid for key, (tid, _, _) in stored.items()}
+
+
+def _touches_by_key(conn: Connection, keys: list[str]) -> dict[str, Stored]:
+    found: dict[str, Stored] = {}
+    for chunk in chunked(keys):
+        rows = conn.execute(
+            select(
+                touches.c.idempotency_key, touches.c.id, touches.c.contact_id, touches.c.occurred_at
+            ).where(touches.c.idempotency_key.in_(chunk))
+        ).all()
+        found.update({key: (tid, cid, at) for key, tid, cid, at in rows})
+    return found
+
+
+def touch_key(prepared: PreparedContact, values: Mapping[str, Any]) -> str:
+    """A touch's idempotency key when the caller gave none: the same capture, the same key."""
+    material = json.dumps(
+        [prepared.identities[0], {k: v for k, v in values.items() if k != "idempotency_key"}],
+        sort_keys=True,
+        default=str,
+    )
+    return "t:" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+_Span = tuple[tuple[datetime, int], tuple[datetime, int]]
+
+
+def _spans(found: Iterable[Stored]) -> dict[int, _Span]:
+    """Each contact's earliest and latest (occurred_at, touch id) among ``found``."""
+    span: dict[int, _Span] = {}
+    for tid, cid, at in sorted(found, key=lambda f: (f[2], f[0])):
+        earliest = span[cid][0] if cid in span else (at, tid)
+        span[cid] = (earliest, (at, tid))
+    return span
+
+
+def set_first_and_last_touch(conn: Connection, wire: Wire, found: list[Stored]) -> None:
+    """Point each contact at its earliest and latest touch: one read, one write per batch."""
+    span = _spans(found)
+    stored = _stored_touch_times(conn, list(span))
+    rows = []
+    for cid, ((first_at, first_id), (last_at, last_id)) in span.items():
+        old_first, old_last = stored.get(cid, (None, None))
+        new_first = first_id if old_first is None or first_at < old_first else None
+        new_last = last_id if old_last is None or last_at >= old_last else None
+        if new_first is not None or new_last is not None:
+            rows.append((new_first, new_last, cid))
+    execute_rows(conn, wire.touch_ends, rows)
+
+
+def _stored_touch_times(
+    conn: Connection, contact_ids: list[int]
+) -> dict[int, tuple[datetime | None, datetime | None]]:
+    first = touches.alias("first_touch")
+    last = touches.alias("last_touch")
+    found: dict[int, tuple[datetime | None, datetime | None]] = {}
+    for chunk in chunked(contact_ids):
+        rows = conn.execute(
+            select(contacts.c.id, first.c.occurred_at, last.c.occurred_at)
+            .select_from(contacts)
+            .outerjoin(first, first.c.id == contacts.c.first_touch_id)
+            .outerjoin(last, last.c.id == contacts.c.last_touch_id)
+            .where(contacts.c.id.in_(chunk))
+        ).all()
+        found.update((cid, (first_at, last_at)) for cid, first_at, last_at in rows)
+    return found
