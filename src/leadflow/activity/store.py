@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -60,11 +60,10 @@ class Wire:
 def wire_for(dialect: Dialect) -> Wire:
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sqlite = dialect.name == "sqlite"
-    to_time = sqlite_time if sqlite else type_time(dialect)
     q = dialect.identifier_preparer.quote
     table, key = q(activities.name), q("idempotency_key")
     return Wire(
-        to_time=to_time,
+        to_time=type_time(dialect),
         insert=_insert_sqlite if sqlite else _insert_returning,
         insert_sql=lru_cache(maxsize=16)(
             lambda n: _insert_sql(q, mark, 1 if sqlite else n, returning=not sqlite)
@@ -81,16 +80,6 @@ def type_time(dialect: Dialect) -> Callable[[datetime], Any]:
     if convert is None:  # the type always converts; this guards the Optional
         raise RuntimeError(f"no datetime conversion for {dialect.name}")
     return convert
-
-
-def sqlite_time(value: datetime) -> str:
-    """:func:`type_time` for SQLite (naive UTC text, always with microseconds), in a third
-    of its time: one call per event adds up. A test holds the two equal."""
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; leadflow stores UTC-aware times only")
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_sql(quote: Callable[[str], str], mark: str, n: int, *, returning: bool) -> str:

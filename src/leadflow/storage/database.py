@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, Pool, StaticPool
 
 from leadflow.errors import (
     DatabaseLocked,
@@ -41,6 +41,7 @@ class Database:
         self.dialect = self.url.get_backend_name()
         self._write_lock = threading.RLock()
         self.engine = self._create_engine(busy_timeout_ms, echo)
+        self._writer = self._create_writer(busy_timeout_ms, echo)
 
     @property
     def is_sqlite(self) -> bool:
@@ -60,10 +61,20 @@ class Database:
             connect_args={"connect_timeout": 5},
         )
 
+    def _create_writer(self, busy_timeout_ms: int, echo: bool) -> Engine:
+        if not self.is_sqlite:
+            return self.engine
+        # The one writer keeps its connection: opening one per transaction costs a fresh
+        # page cache each time and, as the last connection closes, a checkpoint of the WAL.
+        # Writes are serialised by the lock, so the connection is never used by two threads.
+        return _sqlite_engine(
+            self.url.render_as_string(False), busy_timeout_ms, echo, poolclass=StaticPool
+        )
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        with self._write_lock, translate_errors(self), self.engine.connect() as conn:
+        with self._write_lock, translate_errors(self), self._writer.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn
@@ -80,6 +91,8 @@ class Database:
             conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
+        with self._write_lock:
+            self._writer.dispose()
         self.engine.dispose()
 
     def describe(self) -> str:
@@ -87,13 +100,15 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
+def _sqlite_engine(
+    url: str, busy_timeout_ms: int, echo: bool, *, poolclass: type[Pool] = NullPool
+) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
-        # One connection per checkout: file databases are cheap to open and this avoids
-        # sharing a sqlite3 connection between threads.
-        poolclass=NullPool,
+        # Reads: one connection per checkout, cheap for a file database, and no sqlite3
+        # connection is shared between threads.
+        poolclass=poolclass,
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
     )
 
