@@ -11,6 +11,7 @@ import yaml
 
 from leadflow.clock import Clock, SystemClock
 from leadflow.errors import ConfigError, WorkspaceNotFound
+from leadflow.scoring.parse import SCORING_FILE
 from leadflow.settings import Settings
 from leadflow.storage.database import Database
 from leadflow.storage.migrate import ensure_current, upgrade
@@ -18,6 +19,7 @@ from leadflow.storage.migrate import ensure_current, upgrade
 CONFIG_FILE = "leadflow.yaml"
 DATABASE_FILE = "leadflow.db"
 _TEMPLATE = Path(__file__).with_name("workspace_template") / CONFIG_FILE
+_DEFAULT_SCORING = Path(__file__).with_name("scoring") / "default_scoring.yaml"
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Workspace:
         if not config_path.exists():
             text = _TEMPLATE.read_text().replace("{name}", name or path.resolve().name)
             config_path.write_text(text)
+        # A new workspace scores with the commented default model until the team edits it.
+        if not (path / SCORING_FILE).exists():
+            (path / SCORING_FILE).write_text(_DEFAULT_SCORING.read_text())
         workspace = cls.open(path, settings=settings, clock=clock, check_schema=False)
         upgrade(workspace.db)
         return workspace
