@@ -11,7 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
 from leadflow import __version__
-from leadflow.cli import contacts, db, demo, export, imports
+from leadflow.cli import config, contacts, db, demo, export, imports
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
 from leadflow.errors import LeadflowError
@@ -52,6 +52,7 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(imports.app, name="import")
 app.add_typer(export.app, name="export")
 app.add_typer(demo.app, name="demo")
+app.add_typer(config.app, name="config")
 
 
 @app.callback()
