@@ -147,3 +147,55 @@ def test_a_batch_mixing_touch_fields_and_new_contacts_is_stored_whole(
         contact = get_contact(db, result.contact_id)
         assert contact["email"] == f"p{i}@acme.com"
         assert contact["first_touch_id"] == contact["last_touch_id"] == result.touch_id
+
+
+def test_a_touch_key_stored_on_another_contact_stays_there(db: Database, clock: FrozenClock):
+    touch = TouchInput("webinar", idempotency_key="shared-key")
+    first = capture_contact(db, clock, ContactInput(email="a@acme.com"), touch=touch)
+    other = capture_contact(db, clock, ContactInput(email="b@acme.com"), touch=touch)
+
+    a, b = get_contact(db, "a@acme.com"), get_contact(db, "b@acme.com")
+    assert other.created
+    assert other.touch_id == first.touch_id
+    assert a["first_touch_id"] == a["last_touch_id"] == first.touch_id
+    assert (b["first_touch_id"], b["last_touch_id"], b["touches"]) == (None, None, [])
+
+
+def test_new_and_known_contacts_in_one_batch_point_at_their_touches(
+    db: Database, clock: FrozenClock
+):
+    now = clock.now()
+    known = capture_contact(db, clock, ContactInput(email="k@acme.com"), touch=TouchInput("api"))
+    touches = [
+        TouchInput("webinar", occurred_at=now - timedelta(days=2)),  # earlier: the new first
+        TouchInput("referral", occurred_at=now - timedelta(days=1)),
+        TouchInput("social", occurred_at=now - timedelta(days=5)),
+        TouchInput("email", occurred_at=now - timedelta(days=4)),
+    ]
+    emails = ["k@acme.com", "n@acme.com", "n@acme.com", "k@acme.com"]
+    items = [
+        (prepare_contact(ContactInput(email=e)), prepare_touch(t, now=now))
+        for e, t in zip(emails, touches, strict=True)
+    ]
+    with db.write() as conn:
+        results = upsert_contacts(conn, items, now=now)
+
+    k, n = get_contact(db, "k@acme.com"), get_contact(db, "n@acme.com")
+    assert [r.created for r in results] == [False, True, True, False]
+    assert (k["first_touch_id"], k["last_touch_id"]) == (results[3].touch_id, known.touch_id)
+    assert (n["first_touch_id"], n["last_touch_id"]) == (results[2].touch_id, results[1].touch_id)
+
+
+def test_an_account_is_filled_in_never_overwritten(db: Database, clock: FrozenClock):
+    capture_contact(db, clock, ContactInput(email="a@acme.com", company="Acme"))
+    clock.advance(timedelta(hours=1))
+    later = AccountInput(name="ACME Corp", industry="Software", employee_count=40)
+    capture_contact(db, clock, ContactInput(email="b@acme.com", account=later))
+    capture_contact(db, clock, ContactInput(email="c@acme.com", account=later))
+
+    account = get_contact(db, "c@acme.com")["account"]
+    assert (account["name"], account["industry"], account["employee_count"]) == (
+        "Acme",
+        "Software",
+        40,
+    )

@@ -189,24 +189,46 @@ def _reject(bad: Rejected, run: ImportRun, rejects: _RejectsFile | None, stats: 
 def _prepared(
     chunks: Iterator[list[SourceRow]], prepare: Prepare, workers: int
 ) -> Iterator[list[Any]]:
+    """Prepared chunks in file order, from ``workers`` processes, this one included.
+
+    This process writes; whenever the oldest chunk in flight is not ready yet, it prepares
+    the next chunk itself rather than wait, so on two cores one pool process and this one
+    keep both busy. At most a few chunks are in flight, so memory stays bounded.
+    """
     if workers <= 1:
         for chunk in chunks:
             yield prepare(chunk)
         return
     # spawn, not fork: the parent holds a database connection and threads.
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
+        workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
     )
+    limit = 3 * workers
     pending: deque[Future[list[Any]]] = deque()
     try:
-        for chunk in chunks:
-            pending.append(pool.submit(prepare, chunk))
-            if len(pending) >= 3 * workers:
-                yield pending.popleft().result()
-        while pending:
+        while True:
+            while len(pending) < limit and (chunk := next(chunks, [])):
+                pending.append(pool.submit(prepare, chunk))
+            if not pending:
+                return
+            if not pending[0].done() and len(pending) < 2 * limit:
+                chunk = next(chunks, [])  # chunks are never empty
+                if chunk:
+                    pending.append(_here(prepare, chunk))
+                    continue
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _here(prepare: Prepare, chunk: list[SourceRow]) -> Future[list[Any]]:
+    """Prepare a chunk in this process, as a finished future among the pool's."""
+    future: Future[list[Any]] = Future()
+    try:
+        future.set_result(prepare(chunk))
+    except Exception as exc:  # raised in file order, like a pool process's error
+        future.set_exception(exc)
+    return future
 
 
 class _RejectsFile:

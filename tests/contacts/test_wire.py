@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadflow.contacts.models import contacts
+from leadflow.contacts.wire import _wire
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.psycopg.dialect()])
+def test_the_wire_converts_as_the_column_types_do(dialect: object):
+    wire = _wire(dialect)  # building it checks every other written column needs no conversion
+    at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    bind = contacts.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+    assert wire.time(at) == bind(at)
+    assert (
+        wire.insert_contacts.count(wire.mark) == len(contacts.c) - 2
+    )  # all but merged_into_id, last_activity_at
