@@ -150,11 +150,12 @@ def _union(
 
     for i, first in shared:
         parent[find(i)] = find(first)
+    involved = {i for pair in shared for i in pair}  # the other rows are their own roots
     groups: list[_Group] = []
     row_group: list[int] = []
     index: dict[int, int] = {}
     for i, item in enumerate(prepared):
-        root = find(i)
+        root = find(i) if i in involved else i
         if root not in index:
             index[root] = len(groups)
             groups.append(_Group())
@@ -205,12 +206,10 @@ def _upsert_accounts(
     if not by_domain:
         return {}
     stored = _stored_accounts(conn, wire, by_domain)
-    new_rows = [
-        (d, *_account_values(wire, a), wire.json(dict(a.properties)), now, now)
-        for d, a in by_domain.items()
-        if d not in stored
-    ]
-    execute_rows(conn, wire.insert_accounts, new_rows)
+    new = [d for d in by_domain if d not in stored]
+    new_ids = dict(zip(new, allocate_ids(conn, wire, accounts, len(new)), strict=True))
+    new_rows = [_new_account(wire, i, d, by_domain[d], now) for d, i in new_ids.items()]
+    inserted = execute_rows(conn, wire.insert_accounts, new_rows)
     fills = []
     for domain, account in by_domain.items():
         if domain in stored and account.values:
@@ -218,9 +217,16 @@ def _upsert_accounts(
             if _fills(stored[domain], values, now):
                 fills.append((*values, now, stored[domain][0]))
     execute_rows(conn, wire.fill_accounts, fills)
-    if new_rows:
-        stored = _stored_accounts(conn, wire, by_domain)
-    return {domain: row[0] for domain, row in stored.items()}
+    if inserted < len(new_rows):  # another writer created some of them meanwhile
+        stored, new_ids = _stored_accounts(conn, wire, by_domain), {}
+    return {domain: row[0] for domain, row in stored.items()} | new_ids
+
+
+def _new_account(
+    wire: Wire, account_id: int, domain: str, account: PreparedAccount, now: Any
+) -> tuple[Any, ...]:
+    values = _account_values(wire, account)
+    return (account_id, domain, *values, wire.json(dict(account.properties)), now, now)
 
 
 def _fills(stored: Sequence[Any], values: Sequence[Any], now: Any) -> bool:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -27,8 +27,7 @@ Stored = tuple[int, int, datetime]
 _TEXT = tuple(name for name in TOUCH_TEXT_FIELDS if name != "idempotency_key")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # one per touch of a batch: a tuple is cheaper to build
     key: str
     item: int  # the index of the capture that gave the touch
     touch_id: int

@@ -56,7 +56,7 @@ CONTACT_INSERT = (
     "updated_at",
 )
 CONTACT_SETTABLE = (*CONTACT_COLUMNS, "account_id", "properties")
-ACCOUNT_INSERT = ("domain", *ACCOUNT_COLUMNS, "properties", "created_at", "updated_at")
+ACCOUNT_INSERT = ("id", "domain", *ACCOUNT_COLUMNS, "properties", "created_at", "updated_at")
 IDENTITY_INSERT = ("contact_id", "kind", "value", "created_at")
 TOUCH_INSERT = ("id", "contact_id", "channel", *TOUCH_TEXT_FIELDS, "occurred_at")
 
