@@ -14,7 +14,6 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -105,34 +104,18 @@ def load_demo(
     """Replay ``data`` into ``db``; write the ground truth to ``folder/truth.csv``."""
     started = perf_counter()
     batches = list(_batches(data))
-    with _keep_open(db):
-        for done, batch in enumerate(batches, start=1):
-            with db.write() as conn:
-                upsert_contacts(conn, batch.captures, now=batch.now)
-                record_prepared(conn, batch.events, now=batch.now)
-            if progress is not None:
-                progress(done, len(batches))
+    for done, batch in enumerate(batches, start=1):
+        with db.write() as conn:
+            upsert_contacts(conn, batch.captures, now=batch.now)
+            record_prepared(conn, batch.events, now=batch.now)
+        if progress is not None:
+            progress(done, len(batches))
     with db.read() as conn:
         ids = _contact_ids(conn, data.truth)
     write_truth(folder / TRUTH_FILE, data.truth, ids)
     buyer = next((t.record for t in data.truth if t.converted), None)
     summary = summarize(db, data, seconds=perf_counter() - started)
     return replace(summary, showcase=None if buyer is None else ids[buyer])
-
-
-@contextmanager
-def _keep_open(db: Database) -> Iterator[None]:
-    """Hold an idle connection to a SQLite file while many write transactions run.
-
-    Each write opens its own connection, and SQLite checkpoints and truncates the WAL when
-    the last connection to a file closes: a few hundred batches would pay that each time
-    (a third of the load). An idle connection holds no snapshot, so it blocks nothing.
-    """
-    if not db.is_sqlite:
-        yield
-        return
-    with db.engine.connect():
-        yield
 
 
 def _batches(data: DemoData) -> Iterator[_Batch]:
