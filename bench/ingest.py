@@ -261,7 +261,10 @@ def _run(workspace: Workspace, floor: Floor, batches: list[list[EventInput]]) ->
 
 def _stored_since(workspace: Workspace, last_id: int) -> tuple[list[tuple[Any, ...]], int]:
     """Rows stored after ``last_id`` as the driver returns them: already serialised."""
-    query = f"SELECT id, {', '.join(COLUMNS)} FROM activities WHERE id > {int(last_id)} ORDER BY id"
+    # psycopg parses JSON into dicts; the floor gets the text, as the library binds it.
+    columns = [f"CAST({c} AS TEXT)" if c == "properties" else c for c in COLUMNS]
+    where = f"id > {int(last_id)}"
+    query = f"SELECT id, {', '.join(columns)} FROM activities WHERE {where} ORDER BY id"
     with workspace.db.read() as conn:
         found = [tuple(r) for r in conn.exec_driver_sql(query)]
     return [r[1:] for r in found], (found[-1][0] if found else last_id)
@@ -275,14 +278,20 @@ class Floor(Protocol):
         """Insert one batch in one transaction; the seconds it took."""
         ...
 
+    def close(self) -> None: ...
+
+
+# The library writer's settings the floor copies: its durability and its page cache.
+FLOOR_PRAGMAS = ("journal_mode", "synchronous", "cache_size")
+
 
 class SqliteFloor:
-    """A bare sqlite3 connection with the library's activities DDL and durability pragmas."""
+    """A bare sqlite3 connection with the library's activities DDL and writer settings."""
 
-    def __init__(self, path: Path, library_db: Path) -> None:
+    def __init__(self, path: Path, library_db: Path, pragmas: dict[str, Any]) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        for name, value in pragmas.items():
+            self.conn.execute(f"PRAGMA {name} = {value}")
         for statement in _sqlite_ddl(library_db):
             self.conn.execute(statement)
         self.sql = _insert_sql("?")
@@ -323,11 +332,20 @@ class PostgresFloor:
 
 @contextmanager
 def _floor(workspace: Workspace, url: str | None, path: Path) -> Iterator[Floor]:
-    floor = PostgresFloor(url) if url else SqliteFloor(path, workspace.root / "leadflow.db")
+    if url:
+        floor: Floor = PostgresFloor(url)
+    else:
+        floor = SqliteFloor(path, workspace.root / "leadflow.db", _writer_pragmas(workspace))
     try:
         yield floor
     finally:
         floor.close()
+
+
+def _writer_pragmas(workspace: Workspace) -> dict[str, Any]:
+    """The settings of the connection the library writes with, as SQLite reports them."""
+    with workspace.db.write() as conn:
+        return {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in FLOOR_PRAGMAS}
 
 
 def _sqlite_ddl(library_db: Path) -> list[str]:
