@@ -47,10 +47,11 @@ _TITLES += ["Director of Operations", "Account Executive", "CTO", "Analyst", "Fo
 _INDUSTRIES = ["Software", "Manufacturing", "Retail", "Finance", "Healthcare", "Education"]
 _SOURCES = ["Web", "Partner Referral", "Purchased List", "Phone Inquiry", "Other", "ORGANIC_SEARCH"]
 _SOURCES += ["PAID_SEARCH", "EMAIL_MARKETING", "REFERRALS", "SOCIAL_MEDIA", "OFFLINE", ""]
-# Country, phone format, and how many random digits the format takes.
-_COUNTRIES = [("US", "+1 415 555 {:04d}", 4), ("Germany", "+49 30 {:08d}", 8)]
-_COUNTRIES += [("FR", "+33 1 {:08d}", 8), ("United Kingdom", "+44 20 7946 {:04d}", 4)]
-_COUNTRIES += [("Spain", "+34 91 {:07d}", 7)]
+# Country and phone format. The number's digits come from the row that first names the
+# person, so every person has their own number (people who share one would be merged by
+# identity resolution); a repeated person repeats their number.
+_COUNTRIES = [("US", "+1 415 {:07d}"), ("Germany", "+49 30 {:08d}"), ("FR", "+33 1 {:08d}")]
+_COUNTRIES += [("United Kingdom", "+44 20 7{:07d}"), ("Spain", "+34 91 {:07d}")]
 _FREE = ["gmail.com", "yahoo.com", "outlook.com"]
 
 
@@ -58,36 +59,40 @@ def make_csv(path: Path, rows: int, seed: int = 7) -> int:
     """Write the benchmark file; return the number of rows meant to be rejected."""
     rng = random.Random(seed)
     companies = [f"company{i}" for i in range(max(rows // 8, 10))]
-    emails: list[str] = []
+    people: list[tuple[str, str, str]] = []  # (email, phone, country) of each new person
     bad = 0
     with open(path, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(HEADER)
         for i in range(rows):
-            row = _row(rng, i, companies, emails)
+            row = _row(rng, i, companies, people)
             if i % 100_000 == 99_999:
                 row[0], bad = f"broken-{i}.example", bad + 1  # no @: rejected
             writer.writerow(row)
     return bad
 
 
-def _row(rng: random.Random, i: int, companies: list[str], emails: list[str]) -> list[str]:
+def _row(
+    rng: random.Random, i: int, companies: list[str], people: list[tuple[str, str, str]]
+) -> list[str]:
     company = rng.choice(companies)
-    country, phone_format, digits = rng.choice(_COUNTRIES)
-    if emails and rng.random() < 0.02:
-        email = rng.choice(emails)  # the same person again, maybe with a new title
+    if people and rng.random() < 0.02:
+        # The same person again (same email and phone), maybe with a new title.
+        email, phone, country = rng.choice(people)
     else:
+        country, phone_format = rng.choice(_COUNTRIES)
         first = rng.choice(_FIRST).lower()
         domain = rng.choice(_FREE) if rng.random() < 0.15 else f"{company}.com"
         email = f"{first}.{i}@{domain}"
-        emails.append(email)
+        phone = phone_format.format(2_000_000 + i) if rng.random() < 0.5 else ""
+        people.append((email, phone, country))
     return [
         email,
         rng.choice(_FIRST),
         rng.choice(_LAST),
         company.title(),
         rng.choice(_TITLES),
-        phone_format.format(rng.randrange(10**digits)) if rng.random() < 0.5 else "",
+        phone,
         country,
         f"https://www.{company}.com",
         rng.choice(_INDUSTRIES),
