@@ -1,8 +1,9 @@
 """``import contacts``: a CSV file into contacts, accounts and touches.
 
 Each row is mapped (:mod:`leadflow.contacts.mapping`) and prepared by the same pure engine a
-single capture uses, then written in batches through :func:`upsert_contacts`, so identity
-resolution works exactly as for any capture: a known email, phone or id updates its contact.
+single capture uses, then written in batches through :func:`upsert_rows` (the batch writer
+under :func:`upsert_contacts`), so identity resolution works exactly as for any capture: a
+known email, phone or id updates its contact.
 Each row's touch carries an idempotency key derived from the row's content, so importing
 the same file again adds neither contacts nor touches.
 
@@ -22,12 +23,7 @@ import yaml
 from sqlalchemy import Connection
 
 from leadflow.clock import Clock
-from leadflow.contacts.engine import (
-    PreparedContact,
-    PreparedTouch,
-    prepare_contact,
-    prepare_touch,
-)
+from leadflow.contacts.engine import prepare_contact, prepare_touch
 from leadflow.contacts.mapping import (
     PRESETS,
     MappingError,
@@ -36,7 +32,7 @@ from leadflow.contacts.mapping import (
     resolve,
     validate_target,
 )
-from leadflow.contacts.service import upsert_contacts
+from leadflow.contacts.service import CaptureRow, capture_row, upsert_rows
 from leadflow.errors import InputFileError, ValidationError
 from leadflow.importing.runner import ImportRun, OnError, Rejected, RunStats, run_import
 from leadflow.importing.sources import CsvSource, SourceRow, check_file
@@ -57,7 +53,9 @@ _ENGINE_FIELDS = {
     "occurred_at": "created_at",
 }
 
-PreparedRow = tuple[int, PreparedContact, tuple[PreparedTouch, ...]]
+# A prepared file row: its number and one capture per touch (one without a touch if it
+# has none). Plain tuples, built in the worker, so this process only unpickles and writes.
+PreparedRow = tuple[int, tuple[CaptureRow, ...]]
 
 
 @dataclass(frozen=True)
@@ -194,7 +192,7 @@ def _prepare_row(job: PrepareJob, source: SourceRow) -> PreparedRow | Rejected:
         return Rejected(source.row, source.cells, _column(job.mapper, exc.field), exc.reason)
     if mapped.extra_identities:
         contact = replace(contact, identities=(*contact.identities, *mapped.extra_identities))
-    return (source.row, contact, touches)
+    return (source.row, tuple([capture_row(contact, t) for t in touches or (None,)]))
 
 
 def _column(mapper: RowMapper, engine_field: str | None) -> str | None:
@@ -205,17 +203,18 @@ def _column(mapper: RowMapper, engine_field: str | None) -> str | None:
 
 
 def _write(conn: Connection, items: list[PreparedRow], *, now: datetime, counts: _Counts) -> None:
-    pairs: list[tuple[PreparedContact, PreparedTouch | None]] = []
-    first_pair: list[int] = []
-    for _, contact, touches in items:
-        first_pair.append(len(pairs))
-        pairs.extend((contact, t) for t in touches or (None,))
-    results = upsert_contacts(conn, pairs, now=now)
+    rows: list[CaptureRow] = []
+    first_capture: list[int] = []
+    for _, captures in items:
+        first_capture.append(len(rows))
+        rows.extend(captures)
+    batch = upsert_rows(conn, rows, now=now)
     counted: set[int] = set()
-    for index in first_pair:
-        result = results[index]
-        if result.created and result.contact_id not in counted:
+    created = batch.created
+    for index in first_capture:
+        contact_id = batch.contact_ids[index]
+        if contact_id in created and contact_id not in counted:
             counts.created += 1
         else:
             counts.updated += 1
-        counted.add(result.contact_id)
+        counted.add(contact_id)

@@ -7,7 +7,7 @@ whatever its size. A single capture is a batch of one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,13 @@ from leadflow.contacts.engine import (
 )
 from leadflow.contacts.inputs import ContactInput, TouchInput
 from leadflow.contacts.models import accounts, contacts, identities
-from leadflow.contacts.touch_log import plan_touches, record_touches, touch_key
+from leadflow.contacts.touch_log import (
+    TOUCH_TEXT,
+    TouchRow,
+    plan_touches,
+    record_touches,
+    touch_key,
+)
 from leadflow.contacts.wire import (
     ACCOUNT_COLUMNS,
     CONTACT_COLUMNS,
@@ -40,12 +46,35 @@ from leadflow.storage.sql import chunked
 __all__ = [
     "ACCOUNT_COLUMNS",
     "CONTACT_COLUMNS",
+    "BatchResult",
     "CaptureResult",
+    "CaptureRow",
     "capture_contact",
+    "capture_row",
     "lookup_identities",
     "touch_key",
     "upsert_contacts",
+    "upsert_rows",
 ]
+
+
+# A capture as :func:`upsert_rows` takes it, in plain tuples (None: a value not given):
+# (identity keys, CONTACT_COLUMNS values, properties, account or None, touch or None).
+AccountRow = tuple[str | None, tuple[Any, ...], Mapping[str, Any]]  # domain, ACCOUNT_COLUMNS, props
+CaptureRow = tuple[
+    tuple[tuple[str, str], ...],
+    tuple[Any, ...],
+    Mapping[str, Any],
+    AccountRow | None,
+    TouchRow | None,
+]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    contact_ids: list[int]  # each row's contact
+    created: set[int]  # the contacts the batch created
+    touch_ids: dict[int, int]  # row -> its touch's id
 
 
 @dataclass(frozen=True)
@@ -94,53 +123,82 @@ def upsert_contacts(
     Items that share an identity, in the batch or in storage, land on one contact; the
     values of later items win over earlier ones and over what is stored.
     """
-    if not items:
-        return []
-    wire = wire_for(conn)
-    stored_now = wire.time(now)  # converted once for every row of the batch
-    groups, row_group = _group_rows([p for p, _ in items])
-    existing = lookup_identities(conn, [k for g in groups for k in g.keys])
-    account_ids = _upsert_accounts(conn, wire, [p.account for p, _ in items], now=stored_now)
-    inserts, updates = _resolve_groups(conn, wire, groups, items, existing, account_ids)
-    plan = plan_touches(
-        conn, wire, [(p, t, _id(groups[g])) for (p, t), g in zip(items, row_group, strict=True)]
-    )
-    fresh = {_id(g) for g, _ in inserts}
-    _insert_contacts(conn, wire, inserts, plan.ends(fresh), now=stored_now)
-    _update_contacts(conn, wire, updates, now=stored_now)
-    _insert_identities(conn, wire, groups, existing, now=stored_now)
-    touch_ids = record_touches(conn, wire, plan, fresh)
+    batch = upsert_rows(conn, [capture_row(p, t) for p, t in items], now=now)
     return [
-        CaptureResult(
-            contact_id=_id(groups[row_group[i]]),
-            created=groups[row_group[i]].created,
-            touch_id=touch_ids.get(i),
-        )
-        for i in range(len(items))
+        CaptureResult(contact_id=cid, created=cid in batch.created, touch_id=batch.touch_ids.get(i))
+        for i, cid in enumerate(batch.contact_ids)
     ]
 
 
-def _group_rows(prepared: Sequence[PreparedContact]) -> tuple[list[_Group], list[int]]:
+def upsert_rows(conn: Connection, rows: Sequence[CaptureRow], *, now: datetime) -> BatchResult:
+    """:func:`upsert_contacts` for captures already in :data:`CaptureRow` form.
+
+    The importer's worker processes build these rows, so this process unpickles plain
+    tuples and builds no object per row.
+    """
+    if not rows:
+        return BatchResult([], set(), {})
+    wire = wire_for(conn)
+    stored_now = wire.time(now)  # converted once for every row of the batch
+    groups, row_group = _group_rows([r[0] for r in rows])
+    existing = lookup_identities(conn, [k for g in groups for k in g.keys])
+    account_ids = _upsert_accounts(conn, wire, [r[3] for r in rows], now=stored_now)
+    inserts, updates = _resolve_groups(conn, wire, groups, rows, existing, account_ids)
+    contact_ids = [_id(groups[g]) for g in row_group]
+    plan = plan_touches(conn, wire, [(r[4], cid) for r, cid in zip(rows, contact_ids, strict=True)])
+    fresh = {_id(p[0]) for p in inserts}
+    _insert_contacts(conn, wire, inserts, plan.ends(fresh), now=stored_now)
+    _update_contacts(conn, wire, updates, now=stored_now)
+    _insert_identities(conn, wire, groups, existing, now=stored_now)
+    return BatchResult(contact_ids, fresh, record_touches(conn, wire, plan, fresh))
+
+
+def capture_row(prepared: PreparedContact, touch: PreparedTouch | None) -> CaptureRow:
+    """A prepared capture as plain tuples: cheap to pickle, read by position."""
+    get = prepared.values.get
+    account = prepared.account
+    return (
+        prepared.identities,
+        tuple([get(c) for c in CONTACT_COLUMNS]),
+        prepared.properties,
+        None if account is None else _account_row(account),
+        None if touch is None else _touch_row(prepared, touch),
+    )
+
+
+def _account_row(account: PreparedAccount) -> AccountRow:
+    get = account.values.get
+    return (account.domain, tuple([get(c) for c in ACCOUNT_COLUMNS]), account.properties)
+
+
+def _touch_row(prepared: PreparedContact, touch: PreparedTouch) -> TouchRow:
+    values = touch.values
+    key = values.get("idempotency_key") or touch_key(prepared, values)
+    text = tuple([values.get(name) for name in TOUCH_TEXT])
+    return (key, values["channel"], text, values["occurred_at"])
+
+
+def _group_rows(
+    identities: Sequence[tuple[tuple[str, str], ...]],
+) -> tuple[list[_Group], list[int]]:
     """Union rows that share any identity key (a batch may name a person twice)."""
     owner: dict[tuple[str, str], int] = {}
     shared: list[tuple[int, int]] = []
-    for i, item in enumerate(prepared):
-        for key in item.identities:
+    for i, keys in enumerate(identities):
+        for key in keys:
             first = owner.setdefault(key, i)
             if first != i:
                 shared.append((i, first))
     if not shared:  # the common case: every row names a different person
-        groups = [
-            _Group(rows=[i], keys=dict.fromkeys(p.identities)) for i, p in enumerate(prepared)
-        ]
-        return groups, list(range(len(prepared)))
-    return _union(prepared, shared)
+        groups = [_Group(rows=[i], keys=dict.fromkeys(k)) for i, k in enumerate(identities)]
+        return groups, list(range(len(identities)))
+    return _union(identities, shared)
 
 
 def _union(
-    prepared: Sequence[PreparedContact], shared: list[tuple[int, int]]
+    identities: Sequence[tuple[tuple[str, str], ...]], shared: list[tuple[int, int]]
 ) -> tuple[list[_Group], list[int]]:
-    parent = list(range(len(prepared)))
+    parent = list(range(len(identities)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -154,14 +212,14 @@ def _union(
     groups: list[_Group] = []
     row_group: list[int] = []
     index: dict[int, int] = {}
-    for i, item in enumerate(prepared):
+    for i, keys in enumerate(identities):
         root = find(i) if i in involved else i
         if root not in index:
             index[root] = len(groups)
             groups.append(_Group())
         group = groups[index[root]]
         group.rows.append(i)
-        group.keys.update(dict.fromkeys(item.identities))
+        group.keys.update(dict.fromkeys(keys))
         row_group.append(index[root])
     return groups, row_group
 
@@ -191,18 +249,16 @@ def lookup_identities(
 def _upsert_accounts(
     conn: Connection,
     wire: Wire,
-    prepared: Sequence[PreparedAccount | None],
+    prepared: Sequence[AccountRow | None],
     *,
     now: Any,
 ) -> dict[str, int]:
     """Create accounts for new domains; fill in what existing ones do not know yet."""
-    by_domain: dict[str, PreparedAccount] = {}
+    by_domain: dict[str, AccountRow] = {}
     for account in prepared:
-        if account is not None and account.domain:
-            merged = by_domain.get(account.domain)
-            by_domain[account.domain] = (
-                account if merged is None else _merge_account(merged, account)
-            )
+        if account is not None and account[0]:
+            merged = by_domain.get(account[0])
+            by_domain[account[0]] = account if merged is None else _merge_account(merged, account)
     if not by_domain:
         return {}
     stored = _stored_accounts(conn, wire, by_domain)
@@ -211,9 +267,9 @@ def _upsert_accounts(
     new_rows = [_new_account(wire, i, d, by_domain[d], now) for d, i in new_ids.items()]
     inserted = execute_rows(conn, wire.insert_accounts, new_rows)
     fills = []
-    for domain, account in by_domain.items():
-        if domain in stored and account.values:
-            values = _account_values(wire, account)
+    for domain, (_, given, _) in by_domain.items():
+        if domain in stored and any(v is not None for v in given):
+            values = _account_values(wire, given)
             if _fills(stored[domain], values, now):
                 fills.append((*values, now, stored[domain][0]))
     execute_rows(conn, wire.fill_accounts, fills)
@@ -223,10 +279,10 @@ def _upsert_accounts(
 
 
 def _new_account(
-    wire: Wire, account_id: int, domain: str, account: PreparedAccount, now: Any
+    wire: Wire, account_id: int, domain: str, account: AccountRow, now: Any
 ) -> tuple[Any, ...]:
-    values = _account_values(wire, account)
-    return (account_id, domain, *values, wire.json(dict(account.properties)), now, now)
+    values = _account_values(wire, account[1])
+    return (account_id, domain, *values, wire.json(dict(account[2])), now, now)
 
 
 def _fills(stored: Sequence[Any], values: Sequence[Any], now: Any) -> bool:
@@ -242,15 +298,10 @@ def _fills(stored: Sequence[Any], values: Sequence[Any], now: Any) -> bool:
     )
 
 
-def _account_values(wire: Wire, account: PreparedAccount) -> tuple[Any, ...]:
-    get = account.values.get
-    return (
-        get("name"),
-        get("industry"),
-        get("employee_count"),
-        wire.amount(get("annual_revenue")),
-        get("country"),
-    )
+def _account_values(wire: Wire, given: tuple[Any, ...]) -> tuple[Any, ...]:
+    """ACCOUNT_COLUMNS' values as the driver takes them (only the amount converts)."""
+    name, industry, employee_count, annual_revenue, country = given
+    return (name, industry, employee_count, wire.amount(annual_revenue), country)
 
 
 def _stored_accounts(conn: Connection, wire: Wire, domains: Iterable[str]) -> dict[str, Any]:
@@ -261,23 +312,25 @@ def _stored_accounts(conn: Connection, wire: Wire, domains: Iterable[str]) -> di
     return {row[0]: tuple(row[1:]) for row in select_in(conn, wire, head, sorted(domains))}
 
 
-def _merge_account(first: PreparedAccount, second: PreparedAccount) -> PreparedAccount:
+def _merge_account(first: AccountRow, second: AccountRow) -> AccountRow:
     # The first account in a batch wins, like an existing account does.
-    return PreparedAccount(
-        domain=first.domain,
-        values={**second.values, **first.values},
-        properties={**second.properties, **first.properties},
-    )
+    return (first[0], _later_wins(second[1], first[1]), {**second[2], **first[2]})
 
 
-_Planned = list[tuple[_Group, dict[str, Any]]]
+def _later_wins(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Column values merged: what ``later`` gives, else what ``earlier`` gave (None: not given)."""
+    return tuple([old if new is None else new for old, new in zip(earlier, later, strict=True)])
+
+
+# Per contact: its group, its CONTACT_COLUMNS values, its properties, its account id.
+_Planned = list[tuple[_Group, tuple[Any, ...], Mapping[str, Any], int | None]]
 
 
 def _resolve_groups(
     conn: Connection,
     wire: Wire,
     groups: list[_Group],
-    items: Sequence[tuple[PreparedContact, PreparedTouch | None]],
+    rows: Sequence[CaptureRow],
     existing: dict[tuple[str, str], int],
     account_ids: dict[str, int],
 ) -> tuple[_Planned, _Planned]:
@@ -285,48 +338,41 @@ def _resolve_groups(
     inserts: _Planned = []
     updates: _Planned = []
     for group in groups:
-        values = _group_values(group, items)
-        domain = values.pop("account_domain", None)
-        if domain is not None:
-            values["account_id"] = account_ids[domain]
+        values, props, domain = _group_values(group, rows)
+        planned = (group, values, props, account_ids[domain] if domain else None)
         owners = sorted({existing[k] for k in group.keys if k in existing})
         if owners:
             # When identities point at several contacts, the oldest one takes the capture;
             # `leadflow contacts duplicates` and `merge` settle the rest.
             group.contact_id = owners[0]
-            updates.append((group, values))
+            updates.append(planned)
         else:
             group.created = True
-            inserts.append((group, values))
-    for (group, _), contact_id in zip(
+            inserts.append(planned)
+    for planned, contact_id in zip(
         inserts, allocate_ids(conn, wire, contacts, len(inserts)), strict=True
     ):
-        group.contact_id = contact_id
+        planned[0].contact_id = contact_id
     return inserts, updates
 
 
 def _group_values(
-    group: _Group, items: Sequence[tuple[PreparedContact, PreparedTouch | None]]
-) -> dict[str, Any]:
-    """The group's merged column values, its ``properties`` and its ``account_domain``."""
+    group: _Group, rows: Sequence[CaptureRow]
+) -> tuple[tuple[Any, ...], Mapping[str, Any], str | None]:
+    """The group's merged column values, its properties and its account's domain."""
     if len(group.rows) == 1:  # the common case: nothing to merge
-        prepared = items[group.rows[0]][0]
-        account = prepared.account
-        return {
-            **prepared.values,
-            "properties": prepared.properties,
-            "account_domain": account.domain if account is not None else None,
-        }
-    values: dict[str, Any] = {}
-    props: dict[str, Any] = {}
+        _, values, props, account, _ = rows[group.rows[0]]
+        return values, props, account[0] if account is not None else None
+    merged: tuple[Any, ...] = (None,) * len(CONTACT_COLUMNS)
+    merged_props: dict[str, Any] = {}
     domain = None
     for row in group.rows:
-        prepared = items[row][0]
-        values.update(prepared.values)
-        props.update(prepared.properties)
-        if prepared.account is not None and prepared.account.domain:
-            domain = prepared.account.domain
-    return {**values, "properties": props, "account_domain": domain}
+        _, values, props, account, _ = rows[row]
+        merged = _later_wins(merged, values)
+        merged_props.update(props)
+        if account is not None and account[0]:
+            domain = account[0]
+    return merged, merged_props, domain
 
 
 def _insert_contacts(
@@ -338,22 +384,12 @@ def _insert_contacts(
     now: Any,
 ) -> None:
     rows = []
-    for group, v in inserts:
+    json = wire.json
+    for group, values, props, account_id in inserts:
         contact_id = _id(group)
         first, last = ends.get(contact_id, (None, None))
-        get = v.get
         rows.append(
-            (
-                contact_id,
-                get("account_id"),
-                "active",
-                *[get(c) for c in CONTACT_COLUMNS],
-                wire.json(dict(v["properties"])),
-                first,
-                last,
-                now,
-                now,
-            )
+            (contact_id, account_id, "active", *values, json(dict(props)), first, last, now, now)
         )
     execute_rows(conn, wire.insert_contacts, rows)
 
@@ -361,13 +397,12 @@ def _insert_contacts(
 def _update_contacts(conn: Connection, wire: Wire, updates: _Planned, *, now: Any) -> None:
     if not updates:
         return
-    stored_props = _properties_of(conn, [_id(g) for g, v in updates if v["properties"]])
+    stored_props = _properties_of(conn, [_id(u[0]) for u in updates if u[2]])
     rows = []
-    for g, v in updates:
-        props = v["properties"]
-        merged = wire.json({**stored_props.get(_id(g), {}), **props}) if props else None
-        get = v.get
-        rows.append((*[get(c) for c in CONTACT_COLUMNS], get("account_id"), merged, now, _id(g)))
+    for group, values, props, account_id in updates:
+        contact_id = _id(group)
+        merged = wire.json({**stored_props.get(contact_id, {}), **props}) if props else None
+        rows.append((*values, account_id, merged, now, contact_id))
     execute_rows(conn, wire.update_contacts, rows)
 
 

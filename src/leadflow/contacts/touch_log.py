@@ -17,14 +17,18 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
-from leadflow.contacts.engine import TOUCH_TEXT_FIELDS, PreparedContact, PreparedTouch
+from leadflow.contacts.engine import TOUCH_TEXT_FIELDS, PreparedContact
 from leadflow.contacts.models import contacts, touches
 from leadflow.contacts.wire import Wire, allocate_ids, execute_rows
 from leadflow.storage.sql import chunked
 
 # A touch as first/last bookkeeping needs it: (touch id, contact id, occurred_at).
 Stored = tuple[int, int, datetime]
-_TEXT = tuple(name for name in TOUCH_TEXT_FIELDS if name != "idempotency_key")
+# The touch text columns besides the key, in the order a TouchRow gives them.
+TOUCH_TEXT = tuple(name for name in TOUCH_TEXT_FIELDS if name != "idempotency_key")
+# A touch as the batch writer takes it: (idempotency key, channel, TOUCH_TEXT values,
+# occurred_at); a tuple, so worker processes send it cheaply.
+TouchRow = tuple[str, str, tuple[Any, ...], datetime]
 
 
 class Entry(NamedTuple):  # one per touch of a batch: a tuple is cheaper to build
@@ -51,34 +55,21 @@ class TouchPlan:
 
 
 def plan_touches(
-    conn: Connection,
-    wire: Wire,
-    items: Sequence[tuple[PreparedContact, PreparedTouch | None, int]],
+    conn: Connection, wire: Wire, items: Sequence[tuple[TouchRow | None, int]]
 ) -> TouchPlan:
-    """Key each (contact, touch, contact id) item's touch and give it an id."""
-    pending: dict[str, tuple[int, int, Mapping[str, Any]]] = {}
-    for i, (prepared, touch, contact_id) in enumerate(items):
-        if touch is None:
-            continue
-        values = touch.values
-        key = values.get("idempotency_key") or touch_key(prepared, values)
-        pending[key] = (i, contact_id, values)  # the same key twice: one touch, the later
+    """Give each (touch, contact id) item's touch an id; the same key twice: one touch."""
+    pending: dict[str, tuple[int, int, TouchRow]] = {}
+    for i, (touch, contact_id) in enumerate(items):
+        if touch is not None:
+            pending[touch[0]] = (i, contact_id, touch)  # the later item wins
     ids = allocate_ids(conn, wire, touches, len(pending))
-    entries = [
-        Entry(key, i, tid, cid, values["occurred_at"])
-        for tid, (key, (i, cid, values)) in zip(ids, pending.items(), strict=True)
-    ]
-    rows = [
-        (
-            e.touch_id,
-            e.contact_id,
-            values["channel"],
-            *[values.get(name) for name in _TEXT],
-            e.key,
-            wire.time(e.occurred_at),
-        )
-        for e, (_, _, values) in zip(entries, pending.values(), strict=True)
-    ]
+    entries = []
+    rows = []
+    time = wire.time
+    for tid, (key, (i, cid, touch)) in zip(ids, pending.items(), strict=True):
+        _, channel, text, occurred_at = touch
+        entries.append(Entry(key, i, tid, cid, occurred_at))
+        rows.append((tid, cid, channel, *text, key, time(occurred_at)))
     return TouchPlan(entries=entries, rows=rows)
 
 
