@@ -5,6 +5,7 @@ match on; the message is for people and may change.
 
     LeadflowError
     ├── ConfigError                 settings or workspace configuration is invalid
+    │   └── LocatedConfigError      ... at a file:line (conditions, scoring files)
     ├── WorkspaceNotFound           no workspace where one was expected
     ├── ValidationError             a value is not acceptable (names the field)
     │   └── InputFileError          a problem in an input file (names file, row, column)
@@ -35,6 +36,16 @@ class LeadflowError(Exception):
 
 class ConfigError(LeadflowError):
     code = "config_invalid"
+
+
+class LocatedConfigError(ConfigError):
+    """A configuration problem at a place (``file:line`` or a path), with a stable code."""
+
+    def __init__(self, code: str, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.code = code
+        self.where = where
+        self.reason = message
 
 
 class WorkspaceNotFound(LeadflowError):

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable
 from enum import StrEnum
 
-from leadflow.errors import ConfigError
+from leadflow.errors import LocatedConfigError
 
 
 class Problem(StrEnum):
@@ -31,15 +31,12 @@ class Problem(StrEnum):
     EMPTY_GROUP = "condition_empty_group"
 
 
-class ConditionError(ConfigError):
+class ConditionError(LocatedConfigError):
     """A condition cannot be read: names where, and what the problem is."""
 
     def __init__(self, problem: Problem, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.code = problem.value
+        super().__init__(problem.value, where, message)
         self.problem = problem
-        self.where = where
-        self.reason = message
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

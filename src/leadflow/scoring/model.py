@@ -18,7 +18,7 @@ from dataclasses import field as _field
 from datetime import timedelta
 from enum import StrEnum
 
-from leadflow.errors import ConfigError
+from leadflow.errors import ConfigError, LocatedConfigError
 from leadflow.rules import Condition, EventCondition
 
 FIT_LETTERS = ("A", "B", "C", "D")
@@ -43,14 +43,11 @@ class ScoringProblem(StrEnum):
     BANDS_ORDER = "scoring_bands_order"
 
 
-class ScoringError(ConfigError):
+class ScoringError(LocatedConfigError):
     """One problem in a scoring file, located ``file:line``."""
 
     def __init__(self, problem: ScoringProblem, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.code = problem.value
-        self.where = where
-        self.reason = message
+        super().__init__(problem.value, where, message)
 
 
 class ScoringModelError(ConfigError):
