@@ -27,7 +27,6 @@ from leadflow.activity.models import activities
 from leadflow.activity.service import record_prepared
 from leadflow.clock import Clock
 from leadflow.contacts.engine import (
-    TOUCH_TEXT_FIELDS,
     PreparedContact,
     PreparedTouch,
     prepare_contact,
@@ -151,11 +150,7 @@ def _when(moment: datetime | None) -> datetime:
 
 
 def _prepare_capture(capture: Capture, now: datetime) -> tuple[PreparedContact, PreparedTouch]:
-    touch = prepare_touch(capture.touch, now=now)
-    # upsert_contacts inserts a batch's touches with one executemany, which needs every row
-    # to carry the same keys; prepare_touch leaves unset fields out, so name them all.
-    uniform = PreparedTouch(values={**dict.fromkeys(TOUCH_TEXT_FIELDS), **touch.values})
-    return prepare_contact(capture.contact), uniform
+    return prepare_contact(capture.contact), prepare_touch(capture.touch, now=now)
 
 
 def _contact_ids(conn: Connection, truth: Sequence[Truth]) -> dict[int, int]:
