@@ -10,6 +10,7 @@ import sys
 BENCHMARKS = {
     "ingest": "bench.ingest",
     "import": "bench.import_contacts",
+    "rescore": "bench.rescore",
 }
 
 

@@ -70,11 +70,27 @@ def timer() -> Iterator[dict[str, float]]:
         box["seconds"] = time.perf_counter() - start
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes.
+
+    Linux's ``VmHWM`` belongs to the process's own memory since its ``exec``; ``ru_maxrss``
+    also keeps the high-water mark of the process it was forked from, so a child spawned by
+    a large parent would report at least the parent's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
     try:
         value = fn(*args)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-        queue.put(("ok", value, peak))
+        queue.put(("ok", value, peak_rss()))
     except BaseException as exc:  # report any failure to the parent
         queue.put(("error", repr(exc), 0))
 

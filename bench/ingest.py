@@ -10,7 +10,9 @@ durability mode, 1,000 rows per transaction. On SQLite the table is created from
 library's own DDL in a fresh file beside it; on PostgreSQL (``LEADFLOW_BENCH_DATABASE_URL``)
 it is ``LIKE activities INCLUDING ALL``.
 
-Goal (issue 2): at least 0.6 of the floor's rate and at least 30,000 events/s.
+Since issue 3, recording includes incremental scoring with the workspace's default model.
+Goal (issue 3): at least 0.45 of the floor's rate and at least 25,000 events/s. (Issue 2's
+goal, before scoring: 0.6 and 30,000 events/s; see bench/RESULTS.md.)
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ from leadflow.workspace import Workspace
 
 SCALES = {"small": (100_000, 10_000), "full": (1_000_000, 100_000)}  # events, contacts
 BATCH = 1_000
-GOAL_RATIO = 0.6
-GOAL_RATE = 30_000.0
+GOAL_RATIO = 0.45  # issue 3, with scoring (issue 2's was 0.6, before scoring)
+GOAL_RATE = 25_000.0
 SEED = 20261123
 RETRY_SHARE = 0.01  # events sent again with the same key (a client retrying)
 NEW_VISITOR_SHARE = 0.002  # events from anonymous visitors nobody has seen yet
@@ -281,8 +283,14 @@ class Floor(Protocol):
     def close(self) -> None: ...
 
 
-# The library writer's settings the floor copies: its durability and its page cache.
-FLOOR_PRAGMAS = ("journal_mode", "synchronous", "cache_size")
+# The library writer's settings the floor copies: durability, page cache and checkpoints.
+FLOOR_PRAGMAS = (
+    "journal_mode",
+    "synchronous",
+    "cache_size",
+    "wal_autocheckpoint",
+    "journal_size_limit",
+)
 
 
 class SqliteFloor:

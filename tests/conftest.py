@@ -83,6 +83,9 @@ def workspace(_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[W
     else:
         assert (root / DATABASE_FILE).exists()
     ws = Workspace.open(root, settings=settings_for(root), clock=clock)
+    # On PostgreSQL the truncate emptied scoring_models too: activate the workspace's
+    # default model again, as the SQLite template already has it.
+    ws.activate_scoring_if_none()
     yield ws
     ws.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,23 @@ class Workspace:
             (path / SCORING_FILE).write_text(_DEFAULT_SCORING.read_text())
         workspace = cls.open(path, settings=settings, clock=clock, check_schema=False)
         upgrade(workspace.db)
+        # A scoring file of the team's own that does not parse yet: the workspace is still
+        # made; `leadflow config check` names the problem and `leadflow score --all`
+        # activates the file once it is fixed.
+        with suppress(ConfigError):
+            workspace.activate_scoring_if_none()
         return workspace
+
+    def activate_scoring_if_none(self) -> None:
+        """A workspace without an active scoring model starts with its scoring file's."""
+        from leadflow.scoring.service import active_model, rescore
+
+        with self.db.read() as conn:
+            if active_model(conn) is not None:
+                return
+        path = self.root / SCORING_FILE
+        if path.exists():
+            rescore(self.db, self.clock, path.read_text(encoding="utf-8"), filename=path.name)
 
     @property
     def default_phone_region(self) -> str | None:

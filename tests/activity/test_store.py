@@ -20,6 +20,6 @@ _aware = st.datetimes(
 
 @given(_aware, _aware)
 def test_sqlite_times_sort_like_the_instants(a: datetime, b: datetime):
-    # The guarded UPDATE of last_activity_at compares these texts inside SQLite.
+    # max(occurred_at) for a contact's last activity compares these texts inside SQLite.
     to_text = type_time(sqlite.dialect())
     assert (to_text(a) < to_text(b)) == (a < b)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import pickle
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
 
 from leadflow.clock import FrozenClock
 from leadflow.contacts.engine import prepare_contact, prepare_touch
 from leadflow.contacts.inputs import AccountInput, ContactInput, TouchInput
+from leadflow.contacts.models import accounts, contacts, identities
 from leadflow.contacts.queries import get_contact
-from leadflow.contacts.service import capture_row, upsert_contacts, upsert_rows
+from leadflow.contacts.service import Written, capture_row, upsert_contacts, upsert_rows
+from leadflow.contacts.touch_log import _spans
 from leadflow.storage.database import Database
 
 
@@ -56,3 +63,64 @@ def test_upsert_rows_and_upsert_contacts_agree_on_a_known_contact(db: Database, 
     assert first.created
     assert again.contact_ids == [first.contact_id]
     assert again.created == set()
+
+
+def _account_row(db: Database, domain: str) -> tuple[object, ...]:
+    with db.read() as conn:
+        row = conn.execute(
+            select(
+                accounts.c.id, accounts.c.name, accounts.c.industry, accounts.c.employee_count
+            ).where(accounts.c.domain == domain)
+        ).one()
+    return tuple(row)
+
+
+def test_batches_sharing_written_fill_accounts_as_separate_batches_do(
+    db: Database, clock: FrozenClock
+):
+    def batches(written: Written | None) -> None:
+        with db.write() as conn:
+            for account in (
+                AccountInput(domain="acme.com", name="Acme"),
+                AccountInput(domain="acme.com", industry="Software"),  # fills a gap
+                AccountInput(domain="acme.com", name="Other", employee_count=40),  # keeps Acme
+            ):
+                row = _row(clock, ContactInput(email="ann@acme.com", account=account))
+                upsert_rows(conn, [row], now=clock.now(), written=written)
+
+    batches(Written())
+    remembered = _account_row(db, "acme.com")
+    with db.write() as conn:
+        conn.execute(delete(identities))
+        conn.execute(delete(contacts))
+        conn.execute(delete(accounts))
+    batches(None)
+
+    assert remembered[1:] == _account_row(db, "acme.com")[1:] == ("Acme", "Software", 40)
+
+
+def test_written_remembers_what_the_transaction_wrote(db: Database, clock: FrozenClock):
+    written = Written()
+    row = _row(clock, ContactInput(email="ann@acme.com", account=AccountInput(industry="Retail")))
+    with db.write() as conn:
+        upsert_rows(conn, [row], now=clock.now(), written=written)
+
+    account_id, name, industry, _ = _account_row(db, "acme.com")
+    assert written.accounts["acme.com"][:3] == (account_id, name, industry) == (1, None, "Retail")
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 5), st.integers(0, 3)), max_size=30, unique_by=lambda t: t[0])
+)
+def test_touch_spans_are_each_contacts_earliest_and_latest(touch_days: list[tuple[int, int]]):
+    # (touch id, contact id, time); equal times are ordered by touch id
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    found = [(tid, tid % 2, start + timedelta(days=day)) for tid, day in touch_days]
+    by_time = sorted(found, key=lambda f: (f[2], f[0]))
+
+    spans = _spans(found)
+
+    assert set(spans) == {cid for _, cid, _ in found}
+    for cid, (first, last) in spans.items():
+        mine = [(at, tid) for tid, c, at in by_time if c == cid]
+        assert (first, last) == (mine[0], mine[-1])

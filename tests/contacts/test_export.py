@@ -14,6 +14,7 @@ from leadflow.contacts.imports import import_contacts
 from leadflow.contacts.inputs import AccountInput, ContactInput, TouchInput
 from leadflow.contacts.models import accounts, contacts, identities, touches
 from leadflow.contacts.service import capture_contact
+from leadflow.scoring.models import contact_scores, score_history
 from leadflow.storage.database import Database
 
 
@@ -57,7 +58,7 @@ def without_bookkeeping(text: str) -> list[dict[str, str]]:
 def wipe(db: Database) -> None:
     with db.write() as conn:
         conn.execute(update(contacts).values(first_touch_id=None, last_touch_id=None))
-        for table in (touches, identities, contacts, accounts):
+        for table in (score_history, contact_scores, touches, identities, contacts, accounts):
             conn.execute(delete(table))
 
 

@@ -266,3 +266,23 @@ def test_worker_processes_give_the_same_result(db: Database, clock: FrozenClock,
     )
     assert summary.run.first_rows == [79]
     assert get_contact(db, "p1@firm.com")["first_name"] == "Name151"
+
+
+def test_a_row_touch_takes_every_touch_column(db: Database, clock: FrozenClock, tmp_path: Path):
+    header = ["Email", "Lead Source", "Campaign", "UTM Source", "UTM Medium", "UTM Campaign"]
+    header += ["UTM Term", "UTM Content", "Referrer", "Landing Page", "Created Date"]
+    row = ["ann@acme.com", "Webinar", "Q4", "news", "mail", "launch", "crm", "hero"]
+    row += ["https://ref.example", "https://acme.com/in", "2024-03-01T10:00:00Z"]
+    write_csv(tmp_path / "in.csv", header, [row])
+
+    run(db, clock, tmp_path / "in.csv")
+
+    with db.read() as conn:
+        touch = conn.execute(select(touches)).one()._mapping
+    given = dict(zip(header[1:-1], row[1:-1], strict=True))
+    assert touch["channel"] == "webinar"
+    assert (touch["campaign"], touch["utm_source"], touch["utm_medium"]) == ("Q4", "news", "mail")
+    assert (touch["utm_campaign"], touch["utm_term"], touch["utm_content"]) == tuple(
+        given[k] for k in ("UTM Campaign", "UTM Term", "UTM Content")
+    )
+    assert (touch["referrer"], touch["landing_page"]) == (row[8], row[9])

@@ -111,7 +111,6 @@ contact_rows = st.fixed_dictionaries(
         "title": _optional(texts),
         "seniority": _optional(st.sampled_from(SENIORITIES)),
         "country": _optional(st.sampled_from(COUNTRIES)),
-        "last_activity_at": _optional(times),
         "properties": properties,
     }
 )

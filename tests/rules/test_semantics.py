@@ -3,7 +3,7 @@ Python and through the compiled SQL, and both must give the expected answer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -23,6 +23,11 @@ def titled(title: str | None) -> Person:
 
 def with_props(**props: object) -> Person:
     return Person(contact={"properties": props})
+
+
+def active_at(at: datetime) -> Person:
+    """A contact whose activities end at ``at`` (an earlier one shows max is taken)."""
+    return Person(activities=[{"occurred_at": at - 3 * DAY}, {"occurred_at": at}])
 
 
 def with_account(**account: object) -> Person:
@@ -137,53 +142,54 @@ CASES = [
     ("prop other type ne", {"contact.properties.plan": {"ne": "pro"}}, with_props(plan=5), True),
     ("prop in booleans", {"contact.properties.flag": {"in": [True]}}, with_props(flag=True), True),
     ("prop key with dash", {"contact.properties.x-y": {"eq": 1}}, with_props(**{"x-y": 1}), True),
-    # times: within is [now - d, now]; after includes its instant, before excludes it
+    # times: within is [now - d, now]; after includes its instant, before excludes it.
+    # last_activity_at is the latest activity's time, derived on both back ends.
     (
         "within edge",
         {"contact.last_activity_at": {"within": "30d"}},
-        Person(contact={"last_activity_at": NOW - 30 * DAY}),
+        active_at(NOW - 30 * DAY),
         True,
     ),
     (
         "within past edge",
         {"contact.last_activity_at": {"within": "30d"}},
-        Person(contact={"last_activity_at": NOW - 30 * DAY - MICRO}),
+        active_at(NOW - 30 * DAY - MICRO),
         False,
     ),
     (
         "within now",
         {"contact.last_activity_at": {"within": "1h"}},
-        Person(contact={"last_activity_at": NOW}),
+        active_at(NOW),
         True,
     ),
     (
         "within future",
         {"contact.last_activity_at": {"within": "1h"}},
-        Person(contact={"last_activity_at": NOW + MICRO}),
+        active_at(NOW + MICRO),
         False,
     ),
     (
         "after edge",
         {"contact.last_activity_at": {"after": "7d"}},
-        Person(contact={"last_activity_at": NOW - 7 * DAY}),
+        active_at(NOW - 7 * DAY),
         True,
     ),
     (
         "before edge",
         {"contact.last_activity_at": {"before": "7d"}},
-        Person(contact={"last_activity_at": NOW - 7 * DAY}),
+        active_at(NOW - 7 * DAY),
         False,
     ),
     (
         "before absolute",
         {"contact.last_activity_at": {"before": "2026-11-02"}},
-        Person(contact={"last_activity_at": NOW - DAY}),
+        active_at(NOW - DAY),
         True,
     ),
     (
         "after offset",
         {"contact.last_activity_at": {"after": "2026-11-02T10:00:00+02:00"}},
-        Person(contact={"last_activity_at": NOW}),
+        active_at(NOW),
         True,
     ),
     ("time missing", {"contact.last_activity_at": {"before": "1d"}}, Person(), False),

@@ -66,3 +66,32 @@ def contact(*events: dict[str, Any], industry: str = "Software", seniority: str 
         account={"industry": industry, "properties": {}},
         activities=events,
     )
+
+
+def random_model_text(half_life: str, per_day: str, total: str, points: float, top: int) -> str:
+    """A scoring file for property tests: one fit rule, engagement rules that overlap (a page
+    view feeds two), a filtered rule, a penalty with its own half-life; caps as given."""
+    cap = ", ".join(part for part in (per_day, total) if part)
+    return f"""\
+groups:
+  fit: {{kind: fit}}
+  engagement: {{kind: engagement, half_life: {half_life}, max: {top}}}
+  penalties: {{kind: engagement, half_life: 3d, min: -25}}
+rules:
+  - {{name: software, group: fit, when: {{account.industry: {{eq: Software}}}}, points: 20}}
+  - name: pricing
+    group: engagement
+    activity: {{type: [pricing_page_view, page_view], where: {{properties.path: {{ne: /jobs}}}}}}
+    points: {points}
+    {"cap: {" + cap + "}" if cap else ""}
+  - name: views
+    group: engagement
+    activity: {{type: page_view}}
+    points: 0.5
+    cap: {{per_day: 2}}
+  - name: demo
+    group: engagement
+    activity: {{type: demo_requested, where: {{properties.path: {{eq: /demo}}}}}}
+    points: 30
+  - {{name: bounce, group: penalties, activity: {{type: email_bounced}}, points: -15}}
+{GRADES}"""

@@ -14,6 +14,7 @@ from leadflow.rules import Snapshot
 from leadflow.scoring import (
     ContactState,
     Score,
+    parse_model,
     read_score,
     record_event,
     score_contact,
@@ -21,43 +22,30 @@ from leadflow.scoring import (
 )
 from leadflow.scoring.engine import fit_contributions
 from leadflow.scoring.model import ScoringModel
-from tests.scoring.models import GRADES, GROUPS, NOW, RULES, activity, contact, model
+from tests.scoring.models import (
+    GRADES,
+    GROUPS,
+    NOW,
+    RULES,
+    activity,
+    contact,
+    model,
+    random_model_text,
+)
 
 TYPES = ("pricing_page_view", "demo_requested", "email_bounced", "page_view")
 
 
 @st.composite
 def models(draw: st.DrawFn) -> ScoringModel:
-    half_life = draw(st.sampled_from(["1h", "2d", "10d", "45d", "none"]))
-    per_day = draw(st.sampled_from(["", "per_day: 1", "per_day: 3"]))
-    total = draw(st.sampled_from(["", "total: 2", "total: 7"]))
-    cap = ", ".join(part for part in (per_day, total) if part)
-    groups = f"""\
-groups:
-  fit: {{kind: fit}}
-  engagement: {{kind: engagement, half_life: {half_life}, max: {draw(st.sampled_from([40, 1000]))}}}
-  penalties: {{kind: engagement, half_life: 3d, min: -25}}
-"""
-    rules = f"""\
-rules:
-  - {{name: software, group: fit, when: {{account.industry: {{eq: Software}}}}, points: 20}}
-  - name: pricing
-    group: engagement
-    activity: {{type: [pricing_page_view, page_view], where: {{properties.path: {{ne: /jobs}}}}}}
-    points: {draw(st.sampled_from([1, 2.5, 10]))}
-    {"cap: {" + cap + "}" if cap else ""}
-  - name: views
-    group: engagement
-    activity: {{type: page_view}}
-    points: 0.5
-    cap: {{per_day: 2}}
-  - name: demo
-    group: engagement
-    activity: {{type: demo_requested, where: {{properties.path: {{eq: /demo}}}}}}
-    points: 30
-  - {{name: bounce, group: penalties, activity: {{type: email_bounced}}, points: -15}}
-"""
-    return model(groups, rules, GRADES)
+    text = random_model_text(
+        draw(st.sampled_from(["1h", "2d", "10d", "45d", "none"])),
+        draw(st.sampled_from(["", "per_day: 1", "per_day: 3"])),
+        draw(st.sampled_from(["", "total: 2", "total: 7"])),
+        draw(st.sampled_from([1, 2.5, 10])),
+        draw(st.sampled_from([40, 1000])),
+    )
+    return parse_model(text, filename="scoring.yaml")
 
 
 @st.composite

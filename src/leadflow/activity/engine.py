@@ -89,10 +89,12 @@ def _other_identity(event: EventInput) -> tuple[str, str] | None:
     return None
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=131_072)
 def _normalized_email(raw: str) -> str:
     # A stream names the same people again and again; validating each address once per
     # process keeps validation off the per-event cost. Invalid ones raise and are not cached.
+    # Sized for a working set of 100,000 people (about 25 MB): at 65,536 entries the
+    # benchmark's 100,000 contacts missed more than half the time.
     return normalize_email(raw)
 
 

@@ -1,9 +1,9 @@
 """Recording activity: append-only, idempotent, set-based per batch.
 
 A batch costs a fixed number of statements, whatever its size: the identity lookup (one
-per identity kind), a check of the contact ids given, the insert (which skips stored
-keys itself), and one update of the contacts' last activity. The SQL of the last two is
-in :mod:`leadflow.activity.store`.
+per identity kind), a check of the contact ids given, and the insert (which skips stored
+keys itself; its SQL is in :mod:`leadflow.activity.store`). A contact's last activity is
+not written anywhere: it is read from the log (:mod:`leadflow.activity.queries`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from leadflow.activity.engine import PreparedEvent, prepare_event
 from leadflow.activity.inputs import EventInput
 from leadflow.activity.store import (
     EventRow,
-    Wire,
-    advance_last_activity,
     insert_new_events,
     wire_for,
 )
@@ -30,6 +28,7 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import NotFound, ValidationError
+from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
 
@@ -71,12 +70,13 @@ def record_prepared(
     """Record validated events in the caller's transaction.
 
     Steps, each one statement per batch (per 1,000 rows for the insert): resolve every
-    event's contact, insert the events whose keys are new, then apply the new events to
-    their contacts. Only new events reach that last step, so a retry changes nothing.
+    event's contact, lock those contacts for scoring (PostgreSQL), insert the events whose
+    keys are new, then update their contacts' scores (one row each). A retried key changes nothing.
     """
     if not events:
         return RecordResult(0, 0, 0)
     contact_ids, created = _resolve_contacts(conn, events, now=now)
+    lock_for_scoring(conn, set(contact_ids))
     wire = wire_for(conn.dialect)
     firsts = _first_of_each_key(events)
     times = [wire.to_time(events[i].occurred_at) for i in firsts]  # as stored
@@ -90,7 +90,20 @@ def record_prepared(
         ],
     )
     new = [(i, at) for i, at in zip(firsts, times, strict=True) if events[i].idempotency_key in ids]
-    _apply_to_contacts(conn, wire, [(contact_ids[i], events[i], at) for i, at in new])
+    score_new_events(
+        conn,
+        [
+            NewEvent(
+                contact_id=contact_ids[i],
+                activity_id=ids[events[i].idempotency_key],
+                type=events[i].type,
+                occurred_at=events[i].occurred_at,
+                properties=events[i].properties,
+            )
+            for i, _ in new
+        ],
+        now=now,
+    )
     event_ids: list[int | None] = [None] * len(events)
     for i, _ in new:
         event_ids[i] = ids[events[i].idempotency_key]
@@ -120,23 +133,6 @@ def _row(event: PreparedEvent, contact_id: int, at: Any, recorded_at: Any) -> Ev
         event.properties_json,
         event.idempotency_key,
     )
-
-
-def _apply_to_contacts(
-    conn: Connection, wire: Wire, new: Sequence[tuple[int, PreparedEvent, Any]]
-) -> None:
-    """What newly recorded events change on their contacts: the time of the last activity.
-
-    ``new`` holds (contact id, event, its time as stored). One pass groups the events by
-    contact, so a per-contact state (scores, later) can be updated here in the same
-    transaction at the same cost.
-    """
-    latest: dict[int, tuple[datetime, Any]] = {}
-    for contact_id, event, stored in new:
-        seen = latest.get(contact_id)
-        if seen is None or seen[0] < event.occurred_at:
-            latest[contact_id] = (event.occurred_at, stored)
-    advance_last_activity(conn, wire, [(cid, stored) for cid, (_, stored) in latest.items()])
 
 
 def _resolve_contacts(

@@ -6,14 +6,14 @@ the order) costs several times SQLite's own insert. So the statements here are p
 rendered from the table definitions, and values are converted once per event with the
 column types' own bind processors: what is stored is exactly what Core would store.
 
-The statements run the same on SQLite and PostgreSQL: multi-row ``INSERT ... ON CONFLICT
-(idempotency_key) DO NOTHING RETURNING``, and an ``UPDATE`` executemany guarded so that
-``last_activity_at`` only ever moves forward.
+On PostgreSQL the insert is a multi-row ``INSERT ... ON CONFLICT (idempotency_key) DO
+NOTHING RETURNING``; on SQLite an ``executemany`` of the same statement, with the new ids
+read back by range.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -23,7 +23,6 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
 from leadflow.activity.models import activities
-from leadflow.contacts.models import contacts
 from leadflow.errors import StorageError
 
 # One statement carries this many rows: 7,000 parameters, under SQLite's limit of 32,766
@@ -51,7 +50,6 @@ class Wire:
     to_time: Callable[[datetime], Any]  # an aware datetime as the driver stores it
     insert: Callable[[Connection, Wire, Sequence[EventRow]], dict[str, int]]
     insert_sql: Callable[[int], str]  # the INSERT for that many rows
-    touch_sql: str
     last_id_sql: str
     ids_after_sql: str
 
@@ -68,7 +66,6 @@ def wire_for(dialect: Dialect) -> Wire:
         insert_sql=lru_cache(maxsize=16)(
             lambda n: _insert_sql(q, mark, 1 if sqlite else n, returning=not sqlite)
         ),
-        touch_sql=_touch_sql(q, mark),
         last_id_sql=f"SELECT max({q('id')}) FROM {table}",
         ids_after_sql=f"SELECT {q('id')}, {key} FROM {table} WHERE {q('id')} > {mark}",
     )
@@ -90,14 +87,6 @@ def _insert_sql(quote: Callable[[str], str], mark: str, n: int, *, returning: bo
         f"ON CONFLICT ({quote('idempotency_key')}) DO NOTHING"
     )
     return f"{sql} RETURNING {quote('id')}, {quote('idempotency_key')}" if returning else sql
-
-
-def _touch_sql(quote: Callable[[str], str], mark: str) -> str:
-    column = quote("last_activity_at")
-    return (
-        f"UPDATE {quote(contacts.name)} SET {column} = {mark} "
-        f"WHERE {quote('id')} = {mark} AND ({column} IS NULL OR {column} < {mark})"
-    )
 
 
 def insert_new_events(conn: Connection, wire: Wire, rows: Sequence[EventRow]) -> dict[str, int]:
@@ -142,13 +131,3 @@ def _insert_sqlite(conn: Connection, wire: Wire, rows: Sequence[EventRow]) -> di
             "ids are not increasing"
         )
     return ids
-
-
-def advance_last_activity(conn: Connection, wire: Wire, latest: Iterable[tuple[int, Any]]) -> None:
-    """Set each contact's ``last_activity_at`` to the given driver-level time if later.
-
-    In contact id order, so that concurrent batches on PostgreSQL lock rows in one order.
-    """
-    params = [(at, contact_id, at) for contact_id, at in sorted(latest, key=lambda p: p[0])]
-    if params:
-        conn.exec_driver_sql(wire.touch_sql, params)

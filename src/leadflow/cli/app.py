@@ -11,7 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
 from leadflow import __version__
-from leadflow.cli import config, contacts, db, demo, export, imports
+from leadflow.cli import config, contacts, db, demo, export, imports, scoring
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
 from leadflow.errors import LeadflowError
@@ -53,6 +53,8 @@ app.add_typer(imports.app, name="import")
 app.add_typer(export.app, name="export")
 app.add_typer(demo.app, name="demo")
 app.add_typer(config.app, name="config")
+app.add_typer(scoring.app, name="score")
+app.command("explain")(scoring.explain)
 
 
 @app.callback()
@@ -83,6 +85,7 @@ def init(
     target = given if path == Path(".") and given is not None else path
     with Workspace.init(target, settings=Settings(), name=name) as ws:
         typer.echo(f"workspace ready in {ws.root} (database: {ws.db.describe()})")
+        scoring.warn_if_unreadable(ws.root)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 
 from sqlalchemy import Connection, select
 
+from leadflow.activity.queries import last_activity_at
 from leadflow.contacts.mapping import ACCOUNT_FIELDS, CONTACT_FIELDS
 from leadflow.contacts.models import accounts, contacts, identities, touches
 from leadflow.contacts.presets import STORED_TOUCH_FIELDS, STORED_TOUCH_PARTS, TOUCH_PARTS
@@ -81,6 +82,7 @@ def _page(conn: Connection, after: int) -> list[dict[str, Any]]:
             accounts.c.employee_count.label("account_employee_count"),
             accounts.c.annual_revenue.label("account_annual_revenue"),
             accounts.c.country.label("account_country"),
+            last_activity_at(contacts.c.id).label("last_activity_at"),
         )
         .select_from(contacts.outerjoin(accounts, accounts.c.id == contacts.c.account_id))
         .where(contacts.c.status == "active", contacts.c.id > after)

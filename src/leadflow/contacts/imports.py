@@ -32,7 +32,7 @@ from leadflow.contacts.mapping import (
     resolve,
     validate_target,
 )
-from leadflow.contacts.service import CaptureRow, capture_row, upsert_rows
+from leadflow.contacts.service import CaptureRow, Written, capture_row, upsert_rows
 from leadflow.errors import InputFileError, ValidationError
 from leadflow.importing.runner import ImportRun, OnError, Rejected, RunStats, run_import
 from leadflow.importing.sources import CsvSource, SourceRow, check_file
@@ -163,7 +163,7 @@ def import_contacts(
             source,
             run,
             prepare=partial(prepare_rows, job),
-            write=partial(_write, now=now, counts=counts),
+            write=partial(_write, now=now, counts=counts, written=Written()),
             bytes_read=lambda: source.bytes_read,
         )
     return ContactImportSummary(created=counts.created, updated=counts.updated, run=stats)
@@ -202,13 +202,20 @@ def _column(mapper: RowMapper, engine_field: str | None) -> str | None:
     return mapper.column_of(target) or engine_field
 
 
-def _write(conn: Connection, items: list[PreparedRow], *, now: datetime, counts: _Counts) -> None:
+def _write(
+    conn: Connection,
+    items: list[PreparedRow],
+    *,
+    now: datetime,
+    counts: _Counts,
+    written: Written,
+) -> None:
     rows: list[CaptureRow] = []
     first_capture: list[int] = []
     for _, captures in items:
         first_capture.append(len(rows))
         rows.extend(captures)
-    batch = upsert_rows(conn, rows, now=now)
+    batch = upsert_rows(conn, rows, now=now, written=written)
     counted: set[int] = set()
     created = batch.created
     for index in first_capture:

@@ -64,6 +64,7 @@ CONTACT_FIELDS = (
     "properties",
 )
 ACCOUNT_FIELDS = ("website", "industry", "employees", "annual_revenue")
+_CHANNEL_SET = frozenset(CHANNELS)
 ROW_TOUCH_FIELDS = (*TOUCH_PARTS, "created_at")
 FIELDS = (*CONTACT_FIELDS, *ACCOUNT_FIELDS, *ROW_TOUCH_FIELDS, *STORED_TOUCH_FIELDS)
 IDENTITY_FIELDS = ("email", "other_email", "phone", "other_phone", "external_id", "anonymous_id")
@@ -193,6 +194,18 @@ class RowMapper:
             if target != IGNORE
         )
 
+    @cached_property
+    def _split_plan(
+        self,
+    ) -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]] | None:
+        """The plan as (field columns, property columns), when no column holds JSON
+        properties: the two dicts can then be built apart, in column order."""
+        if any(target == "properties" for _, target, _ in self._plan):
+            return None
+        fields = tuple((i, t) for i, t, prop in self._plan if prop is None)
+        props = tuple((i, prop) for i, _, prop in self._plan if prop is not None)
+        return fields, props
+
     def column_of(self, target: str) -> str | None:
         """The header of the column that feeds ``target`` (for error messages)."""
         for name, mapped in zip(self.header, self.targets, strict=True):
@@ -204,7 +217,26 @@ class RowMapper:
         """Turn one row into inputs; raise :class:`ValidationError` naming the column."""
         if len(cells) != len(self.header):
             raise ValueError(f"{len(cells)} cells for {len(self.header)} columns")
-        values: dict[str, str] = {}
+        values, properties = self._values(cells)
+        source = values.get("channel")
+        channel = self._channel(source)
+        if source is not None and source.lower() not in _CHANNEL_SET:
+            properties.setdefault("lead_source", source)  # keep what the file said
+        contact, extra = self._contact(values, properties, default_region)
+        if self.carries_touches:
+            touches = self._stored_touches(values, cells)  # an export: its touches, if any
+        else:
+            touches = (self._row_touch(values, channel, cells),)
+        return MappedRow(contact=contact, touches=touches, extra_identities=extra)
+
+    def _values(self, cells: Sequence[str]) -> tuple[dict[str, str], dict[str, Any]]:
+        """A row's field values and custom properties, blank cells left out."""
+        split = self._split_plan
+        if split is not None:  # the common case, in two comprehensions
+            fields, props = split
+            values = {t: text for i, t in fields if (text := cells[i].strip())}
+            return values, {p: text for i, p in props if (text := cells[i].strip())}
+        values = {}
         properties: dict[str, Any] = {}
         for index, target, prop in self._plan:
             text = cells[index].strip()
@@ -216,16 +248,7 @@ class RowMapper:
                 properties.update(_json_object(text, self.header[index]))
             else:
                 values[target] = text
-        source = values.get("channel")
-        channel = self._channel(source)
-        if source is not None and source.lower() not in CHANNELS:
-            properties.setdefault("lead_source", source)  # keep what the file said
-        contact, extra = self._contact(values, properties, default_region)
-        if self.carries_touches:
-            touches = self._stored_touches(values, cells)  # an export: its touches, if any
-        else:
-            touches = (self._row_touch(values, channel, cells),)
-        return MappedRow(contact=contact, touches=touches, extra_identities=extra)
+        return values, properties
 
     def _channel(self, source: str | None) -> str:
         if source is None:
@@ -238,10 +261,16 @@ class RowMapper:
         self, values: dict[str, str], properties: dict[str, Any], region: str | None
     ) -> tuple[ContactInput, tuple[tuple[str, str], ...]]:
         others_text = values.get("other_identities")
-        others = _identities(others_text, self._column("other_identities")) if others_text else []
-        emails = [v for k, v in others if k == "email"]
-        phones = [v for k, v in others if k == "phone"]
-        extra = [(k, v) for k, v in others if k in ("external_id", "anonymous_id")]
+        emails: list[str] = []
+        phones: list[str] = []
+        extra: list[tuple[str, str]] = []
+        if others_text:
+            others = _identities(others_text, self._column("other_identities"))
+            emails = [v for k, v in others if k == "email"]
+            phones = [v for k, v in others if k == "phone"]
+            extra = [(k, v) for k, v in others if k in ("external_id", "anonymous_id")]
+        other_email = values.get("other_email")
+        other_phone = values.get("other_phone")
         phone = values.get("phone")
         if phone and region and "country" not in values and not phone.startswith("+"):
             phone = self._checked(lambda p: normalize_phone(p, region), phone, "phone")
@@ -250,8 +279,12 @@ class RowMapper:
             phone=phone,
             external_id=values.get("external_id"),
             anonymous_id=values.get("anonymous_id"),
-            other_emails=tuple(filter(None, [values.get("other_email"), *emails])),
-            other_phones=tuple(filter(None, [values.get("other_phone"), *phones])),
+            other_emails=tuple(filter(None, [other_email, *emails]))
+            if emails
+            else _one(other_email),
+            other_phones=tuple(filter(None, [other_phone, *phones]))
+            if phones
+            else _one(other_phone),
             first_name=values.get("first_name"),
             last_name=values.get("last_name"),
             title=values.get("title"),
@@ -279,10 +312,18 @@ class RowMapper:
 
     def _row_touch(self, values: dict[str, str], channel: str, cells: Sequence[str]) -> TouchInput:
         created = values.get("created_at")
-        return TouchInput(
+        get = values.get
+        return TouchInput(  # TOUCH_PARTS, spelled out: a dict of them per row costs more
             channel=channel,
             occurred_at=self._checked(self._date, created, "created_at"),
-            **{part: values.get(part) for part in TOUCH_PARTS[1:]},
+            campaign=get("campaign"),
+            utm_source=get("utm_source"),
+            utm_medium=get("utm_medium"),
+            utm_campaign=get("utm_campaign"),
+            utm_term=get("utm_term"),
+            utm_content=get("utm_content"),
+            referrer=get("referrer"),
+            landing_page=get("landing_page"),
             idempotency_key=row_key(cells),
         )
 
@@ -319,6 +360,10 @@ class RowMapper:
         except (ValidationError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, ValidationError) else str(exc)
             raise ValidationError(reason, field=self._column(target)) from None
+
+
+def _one(value: str | None) -> tuple[str, ...]:
+    return () if not value else (value,)
 
 
 def row_key(cells: Sequence[str]) -> str:

@@ -22,6 +22,7 @@ from leadflow.contacts.models import contacts, identities, merges, touches
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.contacts.service import CONTACT_COLUMNS
 from leadflow.errors import Conflict, ValidationError
+from leadflow.scoring.service import rescore_after_merge
 from leadflow.storage.database import Database
 
 # Fields the survivor takes from the merged contact when its own are empty.
@@ -35,6 +36,8 @@ CONTACT_REFERENCES = {
     ("contacts", "merged_into_id"): "tombstones of the merged contact re-pointed",
     ("merges", "survivor_id"): "history, kept",
     ("merges", "merged_id"): "history, kept",
+    ("contact_scores", "contact_id"): "the merged one's removed, the survivor's recomputed",
+    ("score_history", "contact_id"): "history, kept",
 }
 _SNAPSHOT_FIELDS = (
     "id",
@@ -43,7 +46,6 @@ _SNAPSHOT_FIELDS = (
     "properties",
     "first_touch_id",
     "last_touch_id",
-    "last_activity_at",
     "created_at",
     "updated_at",
 )
@@ -134,6 +136,7 @@ def _apply(
     _update_contact(conn, survivor_id, {**plan.changes, "updated_at": now})
     tombstone = {"status": "merged", "merged_into_id": survivor_id, "updated_at": now}
     _update_contact(conn, merged_id, tombstone)
+    rescore_after_merge(conn, survivor_id, merged_id, now=now)
     merge_id = _record_merge(
         conn,
         {
@@ -275,7 +278,8 @@ def survivor_changes(
     touch_times: Mapping[int, datetime],
 ) -> dict[str, Any]:
     """The survivor's columns that change: its empty fields filled, properties joined,
-    the earliest first touch, the latest last touch and the latest activity kept."""
+    the earliest first touch and the latest last touch kept (the last activity is read
+    from the log, which the merge moves)."""
     changes = {c: merged[c] for c in FILLED_FIELDS if _empty(survivor[c]) and not _empty(merged[c])}
     properties = {**(merged["properties"] or {}), **(survivor["properties"] or {})}
     if properties != (survivor["properties"] or {}):
@@ -285,9 +289,6 @@ def survivor_changes(
     for column, value in (("first_touch_id", first), ("last_touch_id", last)):
         if value != survivor[column]:
             changes[column] = value
-    activity = [t for t in (survivor["last_activity_at"], merged["last_activity_at"]) if t]
-    if activity and max(activity) != survivor["last_activity_at"]:
-        changes["last_activity_at"] = max(activity)
     return changes
 
 

@@ -44,7 +44,6 @@ contacts = Table(
     # keys would make inserts order-dependent on every dialect.
     Column("first_touch_id", Id),
     Column("last_touch_id", Id),
-    Column("last_activity_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )

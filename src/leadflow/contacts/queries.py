@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, or_, select
+from sqlalchemy import Connection, Select, func, literal, or_, select
 
+from leadflow.activity.queries import last_activity_at
 from leadflow.contacts.models import accounts, contacts, identities, touches
 from leadflow.contacts.normalize import email_key, normalize_email, normalize_phone
 from leadflow.contacts.service import lookup_identities
@@ -99,6 +100,9 @@ def get_contact(db: Database, ref: str | int) -> dict[str, Any]:
         contact_id = resolve_contact_id(conn, ref)
         row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).mappings().one()
         result: dict[str, Any] = dict(row)
+        result["last_activity_at"] = conn.execute(
+            select(last_activity_at(literal(contact_id)))
+        ).scalar()
         named = _lookup_ref(conn, ref)
         if named != contact_id:
             # The reference named a merged contact; say so rather than silently switch.
@@ -153,7 +157,8 @@ def iter_contacts(
     if sort not in SORTS:
         raise ValidationError(f"{sort!r} is not one of {', '.join(SORTS)}", field="sort")
     query = _filtered(_listing(), filters or ContactFilter())
-    order = contacts.c[sort].desc() if descending else contacts.c[sort].asc()
+    column = query.selected_columns[sort] if sort == "last_activity_at" else contacts.c[sort]
+    order = column.desc() if descending else column.asc()
     query = query.order_by(order, contacts.c.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
@@ -187,7 +192,7 @@ def _listing() -> Select[Any]:
             first.c.channel.label("first_channel"),
             last.c.channel.label("last_channel"),
             contacts.c.created_at,
-            contacts.c.last_activity_at,
+            last_activity_at(contacts.c.id).label("last_activity_at"),
         )
         .select_from(contacts)
         .outerjoin(accounts, accounts.c.id == contacts.c.account_id)

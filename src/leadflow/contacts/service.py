@@ -49,6 +49,7 @@ __all__ = [
     "BatchResult",
     "CaptureResult",
     "CaptureRow",
+    "Written",
     "capture_contact",
     "capture_row",
     "lookup_identities",
@@ -82,6 +83,20 @@ class CaptureResult:
     contact_id: int
     created: bool
     touch_id: int | None = None
+
+
+@dataclass
+class Written:
+    """What one transaction has written so far, for its later batches (an import's).
+
+    Accounts this transaction inserted or filled, as storage now holds them: (id,
+    *ACCOUNT_COLUMNS, updated_at) in driver values, by domain. Those rows cannot change under
+    the transaction (SQLite: it holds the write lock; PostgreSQL: it holds their row locks
+    until it ends), so later batches need not read them again. Only valid inside the
+    transaction that wrote them.
+    """
+
+    accounts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,17 +139,30 @@ def upsert_contacts(
     values of later items win over earlier ones and over what is stored.
     """
     batch = upsert_rows(conn, [capture_row(p, t) for p, t in items], now=now)
+    # What a capture changes may change fit: its contacts are scored again, in the same
+    # transaction. (Imported here: scoring builds on contacts, so contacts cannot import it
+    # first.) The import path writes with upsert_rows and leaves this to the import.
+    from leadflow.scoring.service import score_contacts
+
+    score_contacts(conn, sorted(set(batch.contact_ids)), now=now)
     return [
         CaptureResult(contact_id=cid, created=cid in batch.created, touch_id=batch.touch_ids.get(i))
         for i, cid in enumerate(batch.contact_ids)
     ]
 
 
-def upsert_rows(conn: Connection, rows: Sequence[CaptureRow], *, now: datetime) -> BatchResult:
+def upsert_rows(
+    conn: Connection,
+    rows: Sequence[CaptureRow],
+    *,
+    now: datetime,
+    written: Written | None = None,
+) -> BatchResult:
     """:func:`upsert_contacts` for captures already in :data:`CaptureRow` form.
 
     The importer's worker processes build these rows, so this process unpickles plain
-    tuples and builds no object per row.
+    tuples and builds no object per row. A caller writing many batches in one transaction
+    passes the same ``written`` to each, so accounts are read from storage once.
     """
     if not rows:
         return BatchResult([], set(), {})
@@ -142,7 +170,9 @@ def upsert_rows(conn: Connection, rows: Sequence[CaptureRow], *, now: datetime) 
     stored_now = wire.time(now)  # converted once for every row of the batch
     groups, row_group = _group_rows([r[0] for r in rows])
     existing = lookup_identities(conn, [k for g in groups for k in g.keys])
-    account_ids = _upsert_accounts(conn, wire, [r[3] for r in rows], now=stored_now)
+    account_ids = _upsert_accounts(
+        conn, wire, [r[3] for r in rows], now=stored_now, written=written or Written()
+    )
     inserts, updates = _resolve_groups(conn, wire, groups, rows, existing, account_ids)
     contact_ids = [_id(groups[g]) for g in row_group]
     plan = plan_touches(conn, wire, [(r[4], cid) for r, cid in zip(rows, contact_ids, strict=True)])
@@ -252,6 +282,7 @@ def _upsert_accounts(
     prepared: Sequence[AccountRow | None],
     *,
     now: Any,
+    written: Written,
 ) -> dict[str, int]:
     """Create accounts for new domains; fill in what existing ones do not know yet."""
     by_domain: dict[str, AccountRow] = {}
@@ -261,20 +292,25 @@ def _upsert_accounts(
             by_domain[account[0]] = account if merged is None else _merge_account(merged, account)
     if not by_domain:
         return {}
-    stored = _stored_accounts(conn, wire, by_domain)
+    known = written.accounts
+    stored = _stored_accounts(conn, wire, [d for d in by_domain if d not in known])
+    stored.update((d, known[d]) for d in by_domain if d in known)
     new = [d for d in by_domain if d not in stored]
     new_ids = dict(zip(new, allocate_ids(conn, wire, accounts, len(new)), strict=True))
     new_rows = [_new_account(wire, i, d, by_domain[d], now) for d, i in new_ids.items()]
     inserted = execute_rows(conn, wire.insert_accounts, new_rows)
     fills = []
     for domain, (_, given, _) in by_domain.items():
-        if domain in stored and any(v is not None for v in given):
+        if domain in stored and given != _NO_ACCOUNT_VALUES:
             values = _account_values(wire, given)
             if _fills(stored[domain], values, now):
                 fills.append((*values, now, stored[domain][0]))
+                known[domain] = _filled(stored[domain], values, now)
     execute_rows(conn, wire.fill_accounts, fills)
     if inserted < len(new_rows):  # another writer created some of them meanwhile
         stored, new_ids = _stored_accounts(conn, wire, by_domain), {}
+    else:
+        known.update((d, (r[0], *r[2:7], now)) for d, r in zip(new_ids, new_rows, strict=True))
     return {domain: row[0] for domain, row in stored.items()} | new_ids
 
 
@@ -296,6 +332,15 @@ def _fills(stored: Sequence[Any], values: Sequence[Any], now: Any) -> bool:
     return any(
         old is None and new is not None for old, new in zip(stored[1:-1], values, strict=True)
     )
+
+
+_NO_ACCOUNT_VALUES = (None,) * len(ACCOUNT_COLUMNS)  # a capture that says nothing to fill
+
+
+def _filled(stored: Sequence[Any], values: Sequence[Any], now: Any) -> tuple[Any, ...]:
+    """A stored account (id, *ACCOUNT_COLUMNS, updated_at) after ``fill_accounts``."""
+    kept = [new if old is None else old for old, new in zip(stored[1:-1], values, strict=True)]
+    return (stored[0], *kept, now)
 
 
 def _account_values(wire: Wire, given: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -340,11 +385,11 @@ def _resolve_groups(
     for group in groups:
         values, props, domain = _group_values(group, rows)
         planned = (group, values, props, account_ids[domain] if domain else None)
-        owners = sorted({existing[k] for k in group.keys if k in existing})
+        owners = [existing[k] for k in group.keys if k in existing] if existing else None
         if owners:
             # When identities point at several contacts, the oldest one takes the capture;
             # `leadflow contacts duplicates` and `merge` settle the rest.
-            group.contact_id = owners[0]
+            group.contact_id = min(owners)
             updates.append(planned)
         else:
             group.created = True

@@ -121,11 +121,18 @@ _Span = tuple[tuple[datetime, int], tuple[datetime, int]]
 
 
 def _spans(found: Iterable[Stored]) -> dict[int, _Span]:
-    """Each contact's earliest and latest (occurred_at, touch id) among ``found``."""
+    """Each contact's earliest and latest (occurred_at, touch id) among ``found``.
+
+    One pass, no sort: a batch's touches mostly belong to contacts with one touch each.
+    """
     span: dict[int, _Span] = {}
-    for tid, cid, at in sorted(found, key=lambda f: (f[2], f[0])):
-        earliest = span[cid][0] if cid in span else (at, tid)
-        span[cid] = (earliest, (at, tid))
+    for tid, cid, at in found:
+        point = (at, tid)
+        known = span.get(cid)
+        if known is None:
+            span[cid] = (point, point)
+        else:
+            span[cid] = (min(known[0], point), max(known[1], point))
     return span
 
 

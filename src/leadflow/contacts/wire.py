@@ -93,6 +93,7 @@ def _wire(dialect: Dialect) -> Wire:
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     q = dialect.identifier_preparer.quote
     _check_unconverted(dialect)
+    json = _processor(contacts.c.properties, dialect)
 
     def insert(table: Table, columns: Sequence[str], *, ignore: bool = False) -> str:
         marks = ", ".join([mark] * len(columns))
@@ -104,8 +105,11 @@ def _wire(dialect: Dialect) -> Wire:
 
     return Wire(
         sqlite=dialect.name == "sqlite",
-        time=_processor(contacts.c.created_at, dialect),
-        json=_processor(contacts.c.properties, dialect),
+        # Cached: a file repeats its times and its few property values on many rows, and
+        # both conversions are pure (equal aware times are the same instant). On SQLite JSON
+        # is serialised here; psycopg's wrapper serialises later, so there is nothing to keep.
+        time=lru_cache(maxsize=65_536)(_processor(contacts.c.created_at, dialect)),
+        json=_TextDictCache(json) if dialect.name == "sqlite" else json,
         amount=_processor(accounts.c.annual_revenue, dialect),
         insert_contacts=insert(contacts, CONTACT_INSERT),
         # A capture sets what it says and keeps what it does not say (NULL).
@@ -142,6 +146,32 @@ def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
 
 def _same(value: Any) -> Any:
     return value
+
+
+class _TextDictCache:
+    """A JSON bind processor that remembers dicts of text keys and text values.
+
+    Only those: ``True`` equals ``1`` and ``1.0`` as a key part, but they serialise
+    differently. The items are the key, in order, so the text is what the processor gives.
+    """
+
+    def __init__(self, process: Callable[[Any], Any], size: int = 4096) -> None:
+        self._process = process
+        self._size = size
+        self._known: dict[tuple[tuple[str, str], ...], Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if type(value) is not dict or not all(
+            type(k) is str and type(v) is str for k, v in value.items()
+        ):
+            return self._process(value)
+        key = tuple(value.items())
+        text = self._known.get(key)
+        if text is None:
+            if len(self._known) >= self._size:
+                self._known.clear()
+            text = self._known[key] = self._process(value)
+        return text
 
 
 def _check_unconverted(dialect: Dialect) -> None:

@@ -60,22 +60,37 @@ class _Lines:
         self.problems: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[str]:
-        for number, raw in enumerate(self._handle, start=1):
+        lines = iter(self._handle)
+        first = next(lines, None)
+        if first is None:
+            return
+        yield self._text(1, first.removeprefix(codecs.BOM_UTF8), len(first))
+        number = 1
+        for raw in lines:  # the common case inline: one decode and one NUL test a line
+            number += 1
             self.bytes_read += len(raw)
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
             try:
                 text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self.problems[number] = (
-                    f"is not UTF-8 text (byte {raw[exc.start]:#04x} at position {exc.start + 1}"
-                    " of the line); save the file as UTF-8"
-                )
-                text = raw.decode("utf-8", errors="replace")
-            if "\x00" in text:
-                self.problems[number] = "contains a NUL byte (a binary or UTF-16 file?)"
-                text = text.replace("\x00", "")
-            yield text
+            except UnicodeDecodeError:
+                yield self._text(number, raw, 0)
+                continue
+            yield text if "\x00" not in text else self._text(number, raw, 0)
+
+    def _text(self, number: int, raw: bytes, size: int) -> str:
+        """A line's text, noting a problem with it; ``size`` is added to the bytes read."""
+        self.bytes_read += size
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.problems[number] = (
+                f"is not UTF-8 text (byte {raw[exc.start]:#04x} at position {exc.start + 1}"
+                " of the line); save the file as UTF-8"
+            )
+            text = raw.decode("utf-8", errors="replace")
+        if "\x00" in text:
+            self.problems[number] = "contains a NUL byte (a binary or UTF-16 file?)"
+            text = text.replace("\x00", "")
+        return text
 
     def problem_between(self, first: int, last: int) -> str | None:
         for number in range(first, last + 1):
@@ -122,16 +137,23 @@ class CsvSource:
 
     def __iter__(self) -> Iterator[SourceRow]:
         width = len(self.header)
-        for cells in self._records():
-            start, self._last_line = self._last_line + 1, self._reader.line_num
-            if not cells:
-                continue  # a blank line
-            problem = None
-            if self._lines.problems:
-                problem = self._lines.problem_between(start, self._last_line)
-            if problem is None and len(cells) != width:
-                problem = f"has {len(cells)} fields where the header has {width}"
-            yield SourceRow(start, cells, problem)
+        reader = self._reader
+        problems = self._lines.problems
+        try:  # _records, inline: this loop runs once a row
+            for cells in reader:
+                start, self._last_line = self._last_line + 1, reader.line_num
+                if not cells:
+                    continue  # a blank line
+                problem = None
+                if problems:
+                    problem = self._lines.problem_between(start, self._last_line)
+                if problem is None and len(cells) != width:
+                    problem = f"has {len(cells)} fields where the header has {width}"
+                yield SourceRow(start, cells, problem)
+        except csv.Error as exc:
+            raise InputFileError(
+                _csv_problem(str(exc)), path=str(self.path), row=self._last_line + 1
+            ) from None
 
 
 def _csv_problem(message: str) -> str:

@@ -14,11 +14,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, not_, or_, select
+from sqlalchemy import Float, and_, cast, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from leadflow.activity.models import activities
+from leadflow.activity.queries import last_activity_at
 from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.rules.ast import (
     AT_LEAST_ONCE,
@@ -55,9 +56,30 @@ _TOUCH_POINTERS = {
 }
 
 
+def _column(table: FromClause, name: str) -> Expr:
+    if table is contacts and name == "last_activity_at":
+        return last_activity_at(contacts.c.id)  # derived from the log, not stored
+    return table.c[name]
+
+
 def compile_condition(condition: Condition, *, now: datetime) -> ColumnElement[bool]:
     """The SQL form of ``condition``, with time windows counted back from ``now``."""
     return _Compiler(now).condition(condition, row=None)
+
+
+def compile_event_filter(
+    condition: EventCondition, table: FromClause, *, now: datetime
+) -> ColumnElement[bool]:
+    """The test one row of ``table`` (activities, or an alias of it) must pass to be one of
+    ``condition``'s events: its types, window and ``where:``; the count is the caller's."""
+    compiler = _Compiler(now)
+    clauses: list[ColumnElement[bool]] = []
+    if condition.types:
+        clauses.append(table.c.type.in_(condition.types))
+    clauses += compiler.window(condition.window, table.c.occurred_at)
+    if condition.where is not None:
+        clauses.append(compiler.condition(condition.where, row=table))
+    return and_(true(), *clauses)
 
 
 class _Compiler:
@@ -99,7 +121,7 @@ class _Compiler:
     def test(self, predicate: Predicate, table: FromClause) -> ColumnElement[bool]:
         """A positive test (not ne, not is_set: false) on one row of ``table``."""
         field, op, operand = predicate.field, predicate.op, predicate.operand
-        column = table.c[field.column]
+        column = _column(table, field.column)
         if op is Op.IS_SET:
             return JsonPresent(column, field.key) if field.key else column.is_not(None)
         if field.kind is Kind.TIME:

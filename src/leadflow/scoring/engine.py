@@ -19,12 +19,11 @@ Definitions both follow:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadflow.rules import EventCondition, Snapshot, Trace, evaluate
 from leadflow.scoring.decay import EMPTY, RuleState, apply, decay_factor, read, utc_day
@@ -193,7 +192,8 @@ def record_event(model: ScoringModel, state: ContactState, event: Row) -> Contac
     come in the order they were recorded (their ids), as the activity log hands them over."""
     changed = dict(state.rules)
     for rule in rules_for_type(model, event["type"]):
-        if not _event_matches(rule, event):
+        # The type already matched; a rule without a where: filter needs nothing more.
+        if rule.activity.where is not None and not _event_matches(rule, event):
             continue
         half_life = model.group(rule.group).half_life
         before = changed.get(rule.name, EMPTY)
@@ -225,6 +225,38 @@ def read_score(
     return assemble(model, tuple(contributions), now)
 
 
+class Totals(NamedTuple):
+    fit: float
+    engagement: float
+    total: float
+    grade: str
+
+
+def totals(
+    model: ScoringModel, state: ContactState, fit_rules: Collection[str], now: datetime
+) -> Totals:
+    """What :func:`read_score` sums, without its per-rule detail: the hot path's read."""
+    sums: dict[str, float] = {}
+    for rule in model.fit_rules:
+        if rule.name in fit_rules:
+            sums[rule.group] = sums.get(rule.group, 0.0) + rule.points
+    for name, rule_state in state.rules.items():
+        engaging = model.engagement_rule(name)
+        if engaging is None or rule_state.total == 0:
+            continue
+        value = read(rule_state, now, model.group(engaging.group).half_life)
+        sums[engaging.group] = sums.get(engaging.group, 0.0) + value
+    fit = engagement = 0.0
+    for group in model.groups:
+        value = group.clamp(sums.get(group.name, 0.0))
+        if group.kind is GroupKind.FIT:
+            fit += value
+        else:
+            engagement += value
+    grade = model.fit_bands.grade(fit) + model.engagement_bands.grade(engagement)
+    return Totals(fit, engagement, fit + engagement, grade)
+
+
 def score_stream(
     model: ScoringModel, snapshot: Snapshot, events: Iterable[Row], now: datetime
 ) -> Score:
@@ -245,15 +277,6 @@ def _event_matches(rule: EngagementRule, event: Row) -> bool:
     return evaluate(rule.activity, lone).matched
 
 
-@lru_cache(maxsize=16)
-def _by_type(model: ScoringModel) -> Mapping[str, tuple[EngagementRule, ...]]:
-    index: dict[str, list[EngagementRule]] = {}
-    for rule in model.engagement_rules:
-        for activity_type in rule.activity.types:
-            index.setdefault(activity_type, []).append(rule)
-    return MappingProxyType({k: tuple(v) for k, v in index.items()})
-
-
 def rules_for_type(model: ScoringModel, activity_type: str) -> tuple[EngagementRule, ...]:
     """The engagement rules an activity of this type may feed (every rule names its types)."""
-    return _by_type(model).get(activity_type, ())
+    return model.rules_by_type.get(activity_type, ())

@@ -13,10 +13,13 @@ engagement points into a digit (1 best); thresholds name totals worth noticing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
+from types import MappingProxyType
 
 from leadflow.errors import ConfigError, LocatedConfigError
 from leadflow.rules import Condition, EventCondition
@@ -133,16 +136,40 @@ class ScoringModel:
     thresholds: tuple[tuple[str, float], ...] = ()  # (name, minimum total), lowest first
     version: str = ""  # a hash of the file's text
 
-    def group(self, name: str) -> Group:
-        return next(g for g in self.groups if g.name == name)
+    # The lookups below run for every event scored; each is worked out once per model.
+    # (A model is frozen, so caching on the instance is safe; hashing the model instead, as
+    # an lru_cache would, costs more than the work it saves.)
 
-    @property
+    def group(self, name: str) -> Group:
+        return self._groups_by_name[name]
+
+    @cached_property
+    def _groups_by_name(self) -> Mapping[str, Group]:
+        return MappingProxyType({g.name: g for g in self.groups})
+
+    @cached_property
     def fit_rules(self) -> tuple[FitRule, ...]:
         return tuple(r for r in self.rules if isinstance(r, FitRule))
 
-    @property
+    @cached_property
     def engagement_rules(self) -> tuple[EngagementRule, ...]:
         return tuple(r for r in self.rules if isinstance(r, EngagementRule))
+
+    def engagement_rule(self, name: str) -> EngagementRule | None:
+        return self._engagement_by_name.get(name)
+
+    @cached_property
+    def _engagement_by_name(self) -> Mapping[str, EngagementRule]:
+        return MappingProxyType({r.name: r for r in self.engagement_rules})
+
+    @cached_property
+    def rules_by_type(self) -> Mapping[str, tuple[EngagementRule, ...]]:
+        """The engagement rules an activity of each type may feed (every rule names types)."""
+        index: dict[str, list[EngagementRule]] = {}
+        for rule in self.engagement_rules:
+            for activity_type in rule.activity.types:
+                index.setdefault(activity_type, []).append(rule)
+        return MappingProxyType({k: tuple(v) for k, v in index.items()})
 
 
 def content_version(text: str) -> str:

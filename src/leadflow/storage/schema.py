@@ -12,6 +12,7 @@ from leadflow.storage.metadata import metadata
 DOMAIN_MODELS = (
     "leadflow.contacts.models",
     "leadflow.activity.models",
+    "leadflow.scoring.models",
 )
 
 
