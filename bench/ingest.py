@@ -54,6 +54,7 @@ NEW_VISITOR_SHARE = 0.002  # events from anonymous visitors nobody has seen yet
 ANONYMOUS_SHARE = 0.4  # contacts that also carry a tracking cookie id
 DAYS = 90
 COLUMNS = EVENT_COLUMNS  # what the library inserts, in its order
+KEYS = os.environ.get("LEADFLOW_BENCH_KEYS", "uuid7")
 
 # (type, weight, source): roughly what a B2B marketing site and its emails produce.
 EVENT_MIX = (
@@ -135,6 +136,7 @@ def _result(scale: str, n_events: int, n_contacts: int, t: Timings, url: str | N
             "contacts": n_contacts,
             "contacts_created_by_events": t.created,
             "batch": BATCH,
+            "keys": KEYS,
             "seconds": round(t.seconds, 2),
             "floor_rows": t.recorded,
             "floor_seconds": round(t.floor_seconds, 2),
@@ -196,8 +198,20 @@ def _event_batches(
     return [events[i : i + BATCH] for i in range(0, n, BATCH)]
 
 
+def _key(at: datetime, rng: random.Random) -> str:
+    """The client's idempotency key: by default UUIDv7's layout (RFC 9562), the event's
+    milliseconds first and then random bits, as current tracking clients make them;
+    ``LEADFLOW_BENCH_KEYS=uuid4`` sends fully random keys instead, to measure the cost of
+    a unique index that takes each new key at a random place."""
+    if KEYS == "uuid4":
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    millis = int(at.timestamp() * 1000)
+    bits = (millis << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62)
+    return str(uuid.UUID(int=bits | rng.getrandbits(62)))
+
+
 def _event(kind: str, source: str, at: datetime, person: Person, rng: random.Random) -> EventInput:
-    key = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    key = _key(at, rng)
     if rng.random() < NEW_VISITOR_SHARE:
         return EventInput(
             type="page_view",

@@ -166,6 +166,35 @@ def test_an_event_changes_the_score_in_the_same_call(db: Database, clock: Frozen
     assert score.grade == "A2"
 
 
+def _as_of(db: Database, contact_id: int) -> Any:
+    with db.read() as conn:
+        return conn.execute(
+            select(contact_scores.c.as_of).where(contact_scores.c.contact_id == contact_id)
+        ).scalar_one()
+
+
+def test_events_no_rule_scores_leave_the_stored_row_alone(db: Database, clock: FrozenClock):
+    rescore(db, clock, TEXT, filename="scoring.yaml")
+    contact_id = _demo_contact(db, clock)
+    _demo_request(db, clock)
+    scored_at = _as_of(db, contact_id)
+    clock.advance(timedelta(days=1))
+
+    ignored = [
+        EventInput(type="page_view", email="ann@acme.example"),  # no rule names it
+        EventInput(  # its rule's where: filter does not hold
+            type="demo_requested", email="ann@acme.example", properties={"form": "other"}
+        ),
+    ]
+    record_events(db, clock, ignored)
+
+    assert _as_of(db, contact_id) == scored_at
+    score = current_score(db, contact_id, now=clock.now()).score
+    assert score.engagement == pytest.approx(30.0 * 2 ** (-1 / 10), rel=1e-12)
+    record_events(db, clock, [EventInput(type="pricing_page_view", email="ann@acme.example")])
+    assert _as_of(db, contact_id) == clock.now()
+
+
 def test_engagement_fades_when_read_later(db: Database, clock: FrozenClock):
     rescore(db, clock, TEXT, filename="scoring.yaml")
     _demo_contact(db, clock)

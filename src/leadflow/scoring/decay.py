@@ -24,6 +24,27 @@ def decay_factor(elapsed: timedelta, half_life: timedelta | None) -> float:
     return float(2.0 ** (-(elapsed / half_life)))
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def to_micros(at: datetime) -> int:
+    """Microseconds since the Unix epoch: how stored states keep times, exactly."""
+    return (at - EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + value * _MICRO
+
+
+def decay_micros(elapsed: int, half_life: int | None) -> float:
+    """:func:`decay_factor` on microsecond counts: the same float (``timedelta`` division
+    divides the two microsecond counts too)."""
+    if half_life is None:
+        return 1.0
+    return float(2.0 ** (-(elapsed / half_life)))
+
+
 def utc_day(at: datetime) -> int:
     """The day a per-day cap counts in: the activity's UTC calendar day, as an ordinal."""
     return at.astimezone(UTC).date().toordinal()

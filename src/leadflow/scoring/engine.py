@@ -19,14 +19,23 @@ Definitions both follow:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from leadflow.rules import EventCondition, Snapshot, Trace, evaluate
-from leadflow.scoring.decay import EMPTY, RuleState, apply, decay_factor, read, utc_day
+from leadflow.scoring.decay import (
+    EMPTY,
+    RuleState,
+    apply,
+    decay_factor,
+    decay_micros,
+    read,
+    to_micros,
+    utc_day,
+)
 from leadflow.scoring.model import EngagementRule, FitRule, GroupKind, ScoringModel
 
 Row = Mapping[str, Any]
@@ -233,28 +242,45 @@ class Totals(NamedTuple):
 
 
 def totals(
-    model: ScoringModel, state: ContactState, fit_rules: Collection[str], now: datetime
+    model: ScoringModel,
+    fit_rules: Iterable[str],
+    sums: Iterable[tuple[str, float, int]],
+    at: int,
 ) -> Totals:
-    """What :func:`read_score` sums, without its per-rule detail: the hot path's read."""
-    sums: dict[str, float] = {}
-    for rule in model.fit_rules:
-        if rule.name in fit_rules:
-            sums[rule.group] = sums.get(rule.group, 0.0) + rule.points
-    for name, rule_state in state.rules.items():
-        engaging = model.engagement_rule(name)
-        if engaging is None or rule_state.total == 0:
-            continue
-        value = read(rule_state, now, model.group(engaging.group).half_life)
-        sums[engaging.group] = sums.get(engaging.group, 0.0) + value
+    """What :func:`read_score` sums, without its per-rule detail: the hot path's read.
+
+    ``sums`` holds each engagement rule that scored as (name, decayed sum at its reference,
+    the reference), times in microseconds since the epoch (``at`` too): the stored state's
+    own form, so that the hot path builds no objects to read it.
+    """
+    by_group = [0.0] * len(model.groups)
+    fit_slots = model.fit_slots
+    for name in fit_rules:
+        slot = fit_slots.get(name)
+        if slot is not None:
+            by_group[slot[0]] += slot[1]
+    engagement_slots = model.engagement_slots
+    for name, value, ref in sums:
+        found = engagement_slots.get(name)
+        if found is not None:
+            by_group[found[0]] += value * decay_micros(at - ref, found[1])
     fit = engagement = 0.0
-    for group in model.groups:
-        value = group.clamp(sums.get(group.name, 0.0))
+    for group, value in zip(model.groups, by_group, strict=True):
         if group.kind is GroupKind.FIT:
-            fit += value
+            fit += group.clamp(value)
         else:
-            engagement += value
+            engagement += group.clamp(value)
     grade = model.fit_bands.grade(fit) + model.engagement_bands.grade(engagement)
     return Totals(fit, engagement, fit + engagement, grade)
+
+
+def state_sums(state: ContactState) -> list[tuple[str, float, int]]:
+    """The (rule, sum, reference) triples :func:`totals` reads, from a state's objects."""
+    return [
+        (name, s.value, to_micros(s.ref))
+        for name, s in state.rules.items()
+        if s.total and s.ref is not None
+    ]
 
 
 def score_stream(

@@ -163,6 +163,24 @@ class ScoringModel:
         return MappingProxyType({r.name: r for r in self.engagement_rules})
 
     @cached_property
+    def fit_slots(self) -> Mapping[str, tuple[int, float]]:
+        """Each fit rule's group (its index in ``groups``) and points."""
+        index = {g.name: i for i, g in enumerate(self.groups)}
+        return MappingProxyType({r.name: (index[r.group], r.points) for r in self.fit_rules})
+
+    @cached_property
+    def engagement_slots(self) -> Mapping[str, tuple[int, int | None]]:
+        """Each engagement rule's group (its index in ``groups``) and half-life in
+        microseconds (None: no decay)."""
+        index = {g.name: i for i, g in enumerate(self.groups)}
+        slots = {}
+        for rule in self.engagement_rules:
+            half_life = self.group(rule.group).half_life
+            micros = None if half_life is None else half_life // timedelta(microseconds=1)
+            slots[rule.name] = (index[rule.group], micros)
+        return MappingProxyType(slots)
+
+    @cached_property
     def rules_by_type(self) -> Mapping[str, tuple[EngagementRule, ...]]:
         """The engagement rules an activity of each type may feed (every rule names types)."""
         index: dict[str, list[EngagementRule]] = {}

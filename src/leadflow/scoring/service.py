@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
 from leadflow.activity.models import activities
@@ -31,6 +31,7 @@ from leadflow.errors import NotFound
 from leadflow.rules import EventCondition, Snapshot
 from leadflow.rules.ast import AllOf, AnyOf, Condition, Not
 from leadflow.scoring.bulk import compute_states
+from leadflow.scoring.decay import from_micros, to_micros
 from leadflow.scoring.engine import (
     ContactState,
     Score,
@@ -39,12 +40,20 @@ from leadflow.scoring.engine import (
     read_score,
     record_event,
     score_contact,
+    state_sums,
     totals,
 )
 from leadflow.scoring.model import ScoringModel
 from leadflow.scoring.models import contact_scores, score_history, scoring_models
 from leadflow.scoring.parse import parse_model
-from leadflow.scoring.state import StoredState, dump_state, fit_from_names, load_state
+from leadflow.scoring.state import (
+    StoredState,
+    dump_state,
+    fit_from_names,
+    fold_events,
+    load_state,
+    raw_sums,
+)
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
 
@@ -154,8 +163,8 @@ def rescore_contacts(
     history: list[dict[str, Any]] = []
     for contact_id, state in states.items():
         at = _as_of(state.engagement, now)
-        found = totals(model, state.engagement, state.fit, at)
-        rows.append(_row_of(contact_id, model, state, found, at))
+        found = totals(model, state.fit, state_sums(state.engagement), to_micros(at))
+        rows.append(_row_of(contact_id, model, dump_state(state), found, at))
         score = _Now(found.grade, found.total, at, model.version)
         history += _changes(contact_id, old.get(contact_id), score, cause=cause, activity_id=None)
     for page in chunked(rows, 2_000):
@@ -258,18 +267,27 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
     """Fold newly recorded events into their contacts' scores, in the caller's transaction.
 
     The caller must have taken :func:`lock_for_scoring` on the contacts before inserting
-    the events. Per contact: one stored row read, the new events folded in (O(1) each), one
-    row written. A contact without a row gets its fit computed first; one scored under another
-    model, or any contact when a fit rule looks at activity, is recomputed from the log.
+    the events. Per contact whose events some rule may score: one stored row read, the new
+    events folded in (O(1) each), and one row written if the state changed. A grade that
+    changes by decay alone is therefore recorded at the contact's next scoring write (and
+    is read right at any time). A contact without a row gets its fit computed first; one
+    scored under another model, or any contact when a fit rule looks at activity, is
+    recomputed from the log.
     """
     model = active_model(conn)
     if model is None or not events:
         return
+    history_fit = _fit_reads_activity(model)
+    feeds = model.rules_by_type
     by_contact: dict[int, list[NewEvent]] = {}
     for event in sorted(events, key=lambda e: e.activity_id):
-        by_contact.setdefault(event.contact_id, []).append(event)
+        # An activity no engagement rule names leaves the score as it was: its contact's
+        # row is neither read nor written (most of a batch: page views, opens, deliveries).
+        if history_fit or event.type in feeds:
+            by_contact.setdefault(event.contact_id, []).append(event)
+    if not by_contact:
+        return
     stored = _load(conn, by_contact)
-    history_fit = _fit_reads_activity(model)
     full = [
         cid
         for cid in by_contact
@@ -284,30 +302,31 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
     updates: list[tuple[Any, ...]] = []
     history: list[dict[str, Any]] = []
     to_time = wire_for(conn.dialect).to_time
+    now_micros = to_micros(now)
     for contact_id, evs in by_contact.items():
         if contact_id in skip:
             continue
         if contact_id in stored:
             _, grade, total, data = stored[contact_id]
-            state = load_state(data)
             before: tuple[str, float] | None = (grade, total)
         else:
-            state = StoredState(fits.get(contact_id, ()), ContactState())
+            data = dump_state(StoredState(fits.get(contact_id, ()), ContactState()))
             before = None
-        engagement = state.engagement
-        for event in evs:
-            engagement = record_event(model, engagement, _event_row(event))
-        state = StoredState(state.fit, engagement)
-        at = max(_as_of(engagement, now), *(e.occurred_at for e in evs))
-        found = totals(model, engagement, state.fit, at)
+        rules = data["rules"]
+        if not fold_events(model, rules, [_event_row(e) for e in evs]) and before is not None:
+            continue  # filtered out by a rule's where:, or beyond its caps: nothing changed
+        sums = raw_sums(rules)
+        at = max(now_micros, *(ref for _, _, ref in sums), *(to_micros(e.occurred_at) for e in evs))
+        found = totals(model, data["fit"], sums, at)
+        at_time = from_micros(at)
         if before is None:
-            rows.append(_row_of(contact_id, model, state, found, at))
+            rows.append(_row_of(contact_id, model, data, found, at_time))
         else:
-            updates.append(_update_params(contact_id, model, state, found, to_time(at)))
+            updates.append(_update_params(contact_id, model, data, found, to_time(at_time)))
         history += _changes(
             contact_id,
             before,
-            _Now(found.grade, found.total, at, model.version),
+            _Now(found.grade, found.total, at_time, model.version),
             cause="event",
             activity_id=evs[-1].activity_id,
         )
@@ -319,9 +338,6 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         conn.execute(insert(score_history), history)
 
 
-_STATE_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-
-
 def _update_sql(dialect: str) -> str:
     mark = "?" if dialect == "sqlite" else "%s"
     columns = ("model_version", "fit", "engagement", "total", "grade", "as_of", "state")
@@ -330,7 +346,7 @@ def _update_sql(dialect: str) -> str:
 
 
 def _update_params(
-    contact_id: int, model: ScoringModel, state: StoredState, found: Totals, as_of: Any
+    contact_id: int, model: ScoringModel, state: Mapping[str, Any], found: Totals, as_of: Any
 ) -> tuple[Any, ...]:
     """One row's UPDATE parameters as the driver takes them (in contact id order, last, so
     that concurrent batches on PostgreSQL lock rows in one order)."""
@@ -341,13 +357,13 @@ def _update_params(
         found.total,
         found.grade,
         as_of,
-        _STATE_JSON.encode(dump_state(state)),
+        orjson.dumps(state).decode(),
         contact_id,
     )
 
 
 def _row_of(
-    contact_id: int, model: ScoringModel, state: StoredState, found: Totals, at: datetime
+    contact_id: int, model: ScoringModel, state: Mapping[str, Any], found: Totals, at: datetime
 ) -> dict[str, Any]:
     return {
         "contact_id": contact_id,
@@ -357,7 +373,7 @@ def _row_of(
         "total": found.total,
         "grade": found.grade,
         "as_of": at,
-        "state": dump_state(state),
+        "state": state,
     }
 
 
@@ -404,20 +420,20 @@ def _event_row(event: NewEvent) -> dict[str, Any]:
 
 def _load(
     conn: Connection, by_contact: Mapping[int, Any]
-) -> dict[int, tuple[str, str, float, Mapping[str, Any]]]:
-    found: dict[int, tuple[str, str, float, Mapping[str, Any]]] = {}
+) -> dict[int, tuple[str, str, float, dict[str, Any]]]:
+    """The stored rows of these contacts: version, grade, total and the state as parsed
+    JSON (through the driver and orjson: the hot path reads a row per contact per batch)."""
+    found: dict[int, tuple[str, str, float, dict[str, Any]]] = {}
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     for chunk in chunked(sorted(by_contact)):
-        rows = conn.execute(
-            select(
-                contact_scores.c.contact_id,
-                contact_scores.c.model_version,
-                contact_scores.c.grade,
-                contact_scores.c.total,
-                contact_scores.c.state,
-            ).where(contact_scores.c.contact_id.in_(chunk))
-        ).all()
-        for contact_id, version, grade, total, state in rows:
-            found[contact_id] = (version, grade, total, state)
+        sql = (
+            "SELECT contact_id, model_version, grade, total, state FROM contact_scores "
+            f"WHERE contact_id IN ({', '.join([mark] * len(chunk))})"
+        )
+        for contact_id, version, grade, total, state in conn.exec_driver_sql(sql, tuple(chunk)):
+            # psycopg hands JSON over parsed; sqlite3 as text.
+            data = state if isinstance(state, dict) else orjson.loads(state)
+            found[contact_id] = (version, grade, total, data)
     return found
 
 
