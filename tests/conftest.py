@@ -86,6 +86,7 @@ def workspace(_template: Path, tmp_path: Path, clock: FrozenClock) -> Iterator[W
     # On PostgreSQL the truncate emptied scoring_models too: activate the workspace's
     # default model again, as the SQLite template already has it.
     ws.activate_scoring_if_none()
+    ws.activate_lifecycle_if_none()
     yield ws
     ws.close()
 

@@ -12,6 +12,7 @@ import yaml
 
 from leadflow.clock import Clock, SystemClock
 from leadflow.errors import ConfigError, WorkspaceNotFound
+from leadflow.lifecycle.config import LIFECYCLE_FILE
 from leadflow.scoring.parse import SCORING_FILE
 from leadflow.settings import Settings
 from leadflow.storage.database import Database
@@ -21,6 +22,7 @@ CONFIG_FILE = "leadflow.yaml"
 DATABASE_FILE = "leadflow.db"
 _TEMPLATE = Path(__file__).with_name("workspace_template") / CONFIG_FILE
 _DEFAULT_SCORING = Path(__file__).with_name("scoring") / "default_scoring.yaml"
+_DEFAULT_LIFECYCLE = Path(__file__).with_name("lifecycle") / "default_lifecycle.yaml"
 
 
 @dataclass
@@ -68,6 +70,9 @@ class Workspace:
         # A new workspace scores with the commented default model until the team edits it.
         if not (path / SCORING_FILE).exists():
             (path / SCORING_FILE).write_text(_DEFAULT_SCORING.read_text())
+        # Likewise the default lifecycle: stages, moves, criteria and rules.
+        if not (path / LIFECYCLE_FILE).exists():
+            (path / LIFECYCLE_FILE).write_text(_DEFAULT_LIFECYCLE.read_text())
         workspace = cls.open(path, settings=settings, clock=clock, check_schema=False)
         upgrade(workspace.db)
         # A scoring file of the team's own that does not parse yet: the workspace is still
@@ -75,7 +80,15 @@ class Workspace:
         # activates the file once it is fixed.
         with suppress(ConfigError):
             workspace.activate_scoring_if_none()
+        workspace.activate_lifecycle_if_none()
         return workspace
+
+    def activate_lifecycle_if_none(self) -> None:
+        """A workspace without an active lifecycle starts with its lifecycle file's (if it
+        parses: `leadflow config check` says what is wrong otherwise)."""
+        from leadflow.lifecycle.service import load_lifecycle_if_none
+
+        load_lifecycle_if_none(self.db, self.clock, self.root / LIFECYCLE_FILE)
 
     def activate_scoring_if_none(self) -> None:
         """A workspace without an active scoring model starts with its scoring file's."""

@@ -119,7 +119,14 @@ def test_merge_keeps_every_identity_touch_and_activity(
     }
     assert owned(db, john) == {"identities": 4, "touches": 5, "activities": 5}
     assert owned(db, jon) == {"identities": 0, "touches": 0, "activities": 0}
-    assert dict(result.moved) == {"identities": 3, "touches": 3, "activities": 3}
+    assert dict(result.moved) == {
+        "identities": 3,
+        "touches": 3,
+        "activities": 3,
+        "deals": 0,
+        "tasks": 0,
+        "qualifications": 0,
+    }
 
 
 def test_survivor_values_win_and_its_empty_fields_are_filled(
@@ -278,7 +285,13 @@ def test_plan_shows_what_a_merge_would_do_without_writing(
     plan = plan_merge(db, "john.smith@acme.com", "+14155550100")
 
     assert (plan.survivor["id"], plan.merged["id"]) == (john, jon)
-    assert dict(plan.moves) == {"identities": 3, "touches": 3, "activities": 3}
+    assert dict(plan.moves) == {
+        "identities": 3,
+        "touches": 3,
+        "activities": 3,
+        "deals": 0,
+        "tasks": 0,
+    }
     assert set(plan.filled) == {"phone", "title", "seniority", "country"}
     assert plan.properties_added == ("size",)
     assert everything(db) == before

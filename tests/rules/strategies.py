@@ -66,6 +66,10 @@ TEXTS = [
 ]
 COUNTRIES = ["US", "us", "DE", "Ü1"]
 PROPERTY_KEYS = ["plan", "budget", "flag"]
+STAGES = ["lead", "mql", "prospect"]
+GRADES = ["A1", "B3", "D4"]
+CRITERIA = ["budget", "need", "timing"]
+CRITERION_VALUES = ["yes", "now", "10k_50k", ""]
 NUMBERS = [0, 1, 10, 50, 100, -3, 2.5, 1000.25]
 REGEXES = [
     "^vp",
@@ -111,8 +115,25 @@ contact_rows = st.fixed_dictionaries(
         "title": _optional(texts),
         "seniority": _optional(st.sampled_from(SENIORITIES)),
         "country": _optional(st.sampled_from(COUNTRIES)),
+        "stage": _optional(st.sampled_from(STAGES)),
+        "stage_entered_at": _optional(times),
+        "owner_id": _optional(st.sampled_from(["ana", "bob"])),
         "properties": properties,
     }
+)
+score_rows = st.builds(
+    lambda fit, engagement, grade: {
+        "fit": fit,
+        "engagement": engagement,
+        "total": fit + engagement,
+        "grade": grade,
+    },
+    st.sampled_from([0.0, 10.0, 25.0, 40.5]),
+    st.sampled_from([0.0, 8.0, 20.0, 59.75]),
+    st.sampled_from(GRADES),
+)
+qualification_rows = st.dictionaries(
+    st.sampled_from(CRITERIA), st.sampled_from(CRITERION_VALUES), max_size=3
 )
 account_rows = st.fixed_dictionaries(
     {
@@ -152,6 +173,8 @@ def people(draw: st.DrawFn) -> Person:
         activities=draw(st.lists(activity_rows, max_size=5)),
         first_touch=draw(pointer),
         last_touch=draw(pointer),
+        score=draw(_optional(score_rows)),
+        qualification=draw(qualification_rows),
     )
 
 
@@ -167,9 +190,26 @@ _TEXT_FIELDS = {
     "first_touch.channel": st.sampled_from([*CHANNELS[:4], "WEBINAR"]),
     "last_touch.utm_source": st.sampled_from(["google", "GOOGLE", "link"]),
     "last_touch.campaign": texts,
+    "contact.stage": st.sampled_from([*STAGES, "MQL"]),
+    "contact.owner_id": st.sampled_from(["ana", "bob", "Ana"]),
+    "score.grade": st.sampled_from([*GRADES, "a1"]),
+    "score.fit_grade": st.sampled_from(["A", "b", "D"]),
+    "score.engagement_grade": st.sampled_from(["1", "3"]),
+    **{f"qualification.{c}": st.sampled_from([*CRITERION_VALUES, "NOW"]) for c in CRITERIA},
 }
-_NUMBER_FIELDS = ["account.employee_count", "account.annual_revenue"]
-_TIME_FIELDS = ["contact.last_activity_at", "first_touch.occurred_at", "last_touch.occurred_at"]
+_NUMBER_FIELDS = [
+    "account.employee_count",
+    "account.annual_revenue",
+    "score.fit",
+    "score.engagement",
+    "score.total",
+]
+_TIME_FIELDS = [
+    "contact.last_activity_at",
+    "contact.stage_entered_at",
+    "first_touch.occurred_at",
+    "last_touch.occurred_at",
+]
 _PROPERTY_FIELDS = [
     f"{owner}.properties.{key}" for owner in ("contact", "account") for key in PROPERTY_KEYS
 ]

@@ -17,9 +17,11 @@ from sqlalchemy import Connection, delete, select
 
 from leadflow.activity.models import activities
 from leadflow.contacts.models import accounts, contacts, touches
+from leadflow.lifecycle.models import qualifications
 from leadflow.rules.ast import Condition
 from leadflow.rules.compile import compile_condition
 from leadflow.rules.evaluate import Snapshot
+from leadflow.scoring.models import contact_scores
 from leadflow.storage.database import Database
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,6 +35,8 @@ class Person:
     activities: list[dict[str, Any]] = field(default_factory=list)
     first_touch: int | None = None  # index into touches
     last_touch: int | None = None
+    score: dict[str, Any] | None = None  # fit, engagement, total, grade
+    qualification: dict[str, str] = field(default_factory=dict)  # criterion -> value
 
 
 _ids = itertools.count(1)
@@ -74,6 +78,23 @@ def _store_one(conn: Connection, person: Person) -> int:
     conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**pointers))
     for activity in person.activities:
         _insert_activity(conn, contact_id, activity)
+    if person.score is not None:
+        conn.execute(
+            contact_scores.insert().values(
+                contact_id=contact_id, model_version="test", as_of=CREATED, state={}, **person.score
+            )
+        )
+    for criterion, value in person.qualification.items():
+        conn.execute(
+            qualifications.insert().values(
+                contact_id=contact_id,
+                criterion=criterion,
+                value=value,
+                source="sales",
+                set_at=CREATED,
+                confidence=1.0,
+            )
+        )
     return contact_id
 
 
@@ -113,6 +134,12 @@ def snapshots(db: Database, ids: list[int], now: datetime) -> dict[int, Snapshot
         by_account = _rows(conn, select(accounts).where(accounts.c.id.in_(account_ids)), "id")
         by_touch = _grouped(conn, select(touches).where(touches.c.contact_id.in_(ids)))
         by_activity = _grouped(conn, select(activities).where(activities.c.contact_id.in_(ids)))
+        scores = _rows(
+            conn, select(contact_scores).where(contact_scores.c.contact_id.in_(ids)), "contact_id"
+        )
+        criteria: dict[int, dict[str, str]] = {}
+        for row in conn.execute(select(qualifications).where(qualifications.c.contact_id.in_(ids))):
+            criteria.setdefault(row.contact_id, {})[row.criterion] = row.value
     return {
         p["id"]: Snapshot(
             contact=p,
@@ -120,6 +147,8 @@ def snapshots(db: Database, ids: list[int], now: datetime) -> dict[int, Snapshot
             account=by_account.get(p["account_id"]),
             touches=by_touch.get(p["id"], []),
             activities=by_activity.get(p["id"], []),
+            score=scores.get(p["id"]),
+            qualification=criteria.get(p["id"], {}),
         )
         for p in people
     }
@@ -148,6 +177,8 @@ def erase(db: Database, ids: list[int]) -> None:
             conn.scalars(select(contacts.c.account_id).where(contacts.c.id.in_(ids)))
         )
         conn.execute(delete(activities).where(activities.c.contact_id.in_(ids)))
+        conn.execute(delete(contact_scores).where(contact_scores.c.contact_id.in_(ids)))
+        conn.execute(delete(qualifications).where(qualifications.c.contact_id.in_(ids)))
         conn.execute(delete(touches).where(touches.c.contact_id.in_(ids)))
         conn.execute(delete(contacts).where(contacts.c.id.in_(ids)))
         conn.execute(delete(accounts).where(accounts.c.id.in_([a for a in account_ids if a])))

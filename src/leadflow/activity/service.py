@@ -28,6 +28,7 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import NotFound, ValidationError
+from leadflow.lifecycle.service import apply_rules
 from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
@@ -103,6 +104,13 @@ def record_prepared(
             for i, _ in new
         ],
         now=now,
+    )
+    # Lifecycle rules read scores and activity: they run once the batch is scored.
+    apply_rules(
+        conn,
+        sorted({contact_ids[i] for i, _ in new}),
+        now=now,
+        activity_ids={contact_ids[i]: ids[events[i].idempotency_key] for i, _ in new},
     )
     event_ids: list[int | None] = [None] * len(events)
     for i, _ in new:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, func, or_, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, or_, select, update
 
 from leadflow.activity.models import activities
 from leadflow.clock import Clock
@@ -22,13 +22,15 @@ from leadflow.contacts.models import contacts, identities, merges, touches
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.contacts.service import CONTACT_COLUMNS
 from leadflow.errors import Conflict, ValidationError
+from leadflow.lifecycle.models import deals, qualifications
+from leadflow.routing.models import tasks
 from leadflow.scoring.service import rescore_after_merge
 from leadflow.storage.database import Database
 
 # Fields the survivor takes from the merged contact when its own are empty.
 FILLED_FIELDS = (*CONTACT_COLUMNS, "account_id")
 # Tables whose rows belong to a contact and move to the survivor.
-MOVED_TABLES = (identities, touches, activities)
+MOVED_TABLES = (identities, touches, activities, deals, tasks)
 # Every column that references contacts.id, and how a merge treats it. A new table that
 # references contacts must be added here (a test checks) so a merge never strands its rows.
 CONTACT_REFERENCES = {
@@ -38,6 +40,8 @@ CONTACT_REFERENCES = {
     ("merges", "merged_id"): "history, kept",
     ("contact_scores", "contact_id"): "the merged one's removed, the survivor's recomputed",
     ("score_history", "contact_id"): "history, kept",
+    ("stage_transitions", "contact_id"): "history, kept",
+    ("qualifications", "contact_id"): "moved where the survivor has no value, else dropped",
 }
 _SNAPSHOT_FIELDS = (
     "id",
@@ -235,6 +239,7 @@ def _move_rows(conn: Connection, merged_id: int, survivor_id: int) -> dict[str, 
             update(table).where(table.c.contact_id == merged_id).values(contact_id=survivor_id)
         )
         moved[table.name] = result.rowcount
+    moved["qualifications"] = _move_criteria(conn, merged_id, survivor_id)
     # Contacts merged into the merged one earlier now point straight at the survivor, so
     # every tombstone is one step from a live contact.
     conn.execute(
@@ -243,6 +248,19 @@ def _move_rows(conn: Connection, merged_id: int, survivor_id: int) -> dict[str, 
         .values(merged_into_id=survivor_id)
     )
     return moved
+
+
+def _move_criteria(conn: Connection, merged_id: int, survivor_id: int) -> int:
+    """The merged contact's qualification criteria the survivor has no value for move to it;
+    the survivor's own values win (what sales set on the survivor is not overwritten)."""
+    held = select(qualifications.c.criterion).where(qualifications.c.contact_id == survivor_id)
+    result = conn.execute(
+        update(qualifications)
+        .where(qualifications.c.contact_id == merged_id, qualifications.c.criterion.not_in(held))
+        .values(contact_id=survivor_id)
+    )
+    conn.execute(delete(qualifications).where(qualifications.c.contact_id == merged_id))
+    return int(result.rowcount)
 
 
 def _update_contact(conn: Connection, contact_id: int, values: Mapping[str, Any]) -> None:

@@ -44,6 +44,12 @@ contacts = Table(
     # keys would make inserts order-dependent on every dialect.
     Column("first_touch_id", Id),
     Column("last_touch_id", Id),
+    # Lifecycle (leadflow.lifecycle): the stage, when it was entered (for velocity), and the
+    # owner routing gave the contact. Kept on the contact so segments and reports read them
+    # without a join; every move is also in stage_transitions.
+    Column("stage", String(32), index=True),
+    Column("stage_entered_at", UtcDateTime),
+    Column("owner_id", String(64), index=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -142,9 +142,16 @@ def upsert_contacts(
     # What a capture changes may change fit: its contacts are scored again, in the same
     # transaction. (Imported here: scoring builds on contacts, so contacts cannot import it
     # first.) The import path writes with upsert_rows and leaves this to the import.
+    from leadflow.lifecycle.service import apply_rules, capture_criteria
     from leadflow.scoring.service import score_contacts
 
-    score_contacts(conn, sorted(set(batch.contact_ids)), now=now)
+    ids = sorted(set(batch.contact_ids))
+    score_contacts(conn, ids, now=now)
+    # Form answers fill qualification criteria; then the lifecycle's rules run, as after
+    # any change of score or qualification.
+    answers = {cid: p.properties for (p, _), cid in zip(items, batch.contact_ids, strict=True)}
+    capture_criteria(conn, answers, now=now, by="form")
+    apply_rules(conn, ids, now=now)
     return [
         CaptureResult(contact_id=cid, created=cid in batch.created, touch_id=batch.touch_ids.get(i))
         for i, cid in enumerate(batch.contact_ids)
@@ -428,14 +435,22 @@ def _insert_contacts(
     *,
     now: Any,
 ) -> None:
+    if not inserts:
+        return
     rows = []
     json = wire.json
+    # New contacts start in the lifecycle's initial stage, entered when they were created.
+    # (Imported here: lifecycle builds on contacts.)
+    from leadflow.lifecycle.service import initial_stage
+
+    stage = initial_stage(conn)
+    entered = now if stage is not None else None
     for group, values, props, account_id in inserts:
         contact_id = _id(group)
         first, last = ends.get(contact_id, (None, None))
-        rows.append(
-            (contact_id, account_id, "active", *values, json(dict(props)), first, last, now, now)
-        )
+        props_json = json(dict(props))
+        pointers = (first, last, stage, entered)
+        rows.append((contact_id, account_id, "active", *values, props_json, *pointers, now, now))
     execute_rows(conn, wire.insert_contacts, rows)
 
 

@@ -52,6 +52,8 @@ CONTACT_INSERT = (
     "properties",
     "first_touch_id",
     "last_touch_id",
+    "stage",
+    "stage_entered_at",
     "created_at",
     "updated_at",
 )
@@ -61,7 +63,14 @@ IDENTITY_INSERT = ("contact_id", "kind", "value", "created_at")
 TOUCH_INSERT = ("id", "contact_id", "channel", *TOUCH_TEXT_FIELDS, "occurred_at")
 
 # The columns whose values callers convert through the wire's processors.
-_CONVERTED = {"properties", "created_at", "updated_at", "occurred_at", "annual_revenue"}
+_CONVERTED = {
+    "properties",
+    "created_at",
+    "updated_at",
+    "occurred_at",
+    "annual_revenue",
+    "stage_entered_at",
+}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from typing import Any, Union
 
 
 class Scope(StrEnum):
-    """Whose field: the contact's own, its account's, a touch's or an activity's."""
+    """Whose field: the contact's own, its account's, a touch's, an activity's, the
+    contact's score or one of its qualification criteria."""
 
     CONTACT = "contact"
     ACCOUNT = "account"
@@ -26,6 +27,8 @@ class Scope(StrEnum):
     LAST_TOUCH = "last_touch"
     ACTIVITY = "activity"  # one activity, inside ``activity: {where: ...}``
     TOUCH = "touch"  # one touch, inside ``touch: {where: ...}``
+    SCORE = "score"  # the contact's score (leadflow.scoring): fit, engagement, total, grade
+    QUALIFICATION = "qualification"  # the contact's qualification criteria, by name
 
 
 class Kind(StrEnum):

@@ -14,13 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, not_, or_, select, true
+from sqlalchemy import Float, and_, cast, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from leadflow.activity.models import activities
 from leadflow.activity.queries import last_activity_at
 from leadflow.contacts.models import accounts, contacts, touches
+from leadflow.lifecycle.models import qualifications
 from leadflow.rules.ast import (
     AT_LEAST_ONCE,
     COMPARISONS,
@@ -48,6 +49,7 @@ from leadflow.rules.sqlfuncs import (
     TextContains,
 )
 from leadflow.rules.vocabulary import fold
+from leadflow.scoring.models import contact_scores
 
 Expr = ColumnElement[Any]
 _TOUCH_POINTERS = {
@@ -59,7 +61,12 @@ _TOUCH_POINTERS = {
 def _column(table: FromClause, name: str) -> Expr:
     if table is contacts and name == "last_activity_at":
         return last_activity_at(contacts.c.id)  # derived from the log, not stored
+    if name in _GRADE_HALVES:  # a contact_scores row's grade, such as A2, split in two
+        return func.substr(table.c.grade, _GRADE_HALVES[name], 1)
     return table.c[name]
+
+
+_GRADE_HALVES = {"fit_grade": 1, "engagement_grade": 2}
 
 
 def compile_condition(condition: Condition, *, now: datetime) -> ColumnElement[bool]:
@@ -113,10 +120,21 @@ class _Compiler:
         if scope is Scope.ACCOUNT:
             table = accounts.alias()
             link = table.c.id == contacts.c.account_id
+        elif scope is Scope.SCORE:
+            table = contact_scores.alias()
+            link = table.c.contact_id == contacts.c.id
+        elif scope is Scope.QUALIFICATION:
+            # One row per (contact, criterion): the test is on its value.
+            table = qualifications.alias()
+            link = and_(
+                table.c.contact_id == contacts.c.id,
+                table.c.criterion == predicate.field.column,
+            )
+            predicate = replace(predicate, field=replace(predicate.field, column="value"))
         else:
             table = touches.alias()
             link = table.c.id == _TOUCH_POINTERS[scope]
-        return select(table.c.id).where(link, self.test(predicate, table)).exists()
+        return select(literal(1)).where(link, self.test(predicate, table)).exists()
 
     def test(self, predicate: Predicate, table: FromClause) -> ColumnElement[bool]:
         """A positive test (not ne, not is_set: false) on one row of ``table``."""

@@ -49,14 +49,28 @@ class Snapshot:
     account: Row | None = None
     touches: Sequence[Row] = ()
     activities: Sequence[Row] = ()
+    score: Row | None = None  # fit, engagement, total, grade; None: not scored
+    qualification: Row | None = None  # criterion name -> value
 
     def record(self, scope: Scope) -> Row | None:
         if scope is Scope.CONTACT:
             return self._contact
         if scope is Scope.ACCOUNT:
             return self.account
+        if scope is Scope.SCORE:
+            return self._score
+        if scope is Scope.QUALIFICATION:
+            return self.qualification
         wanted = self.contact.get(f"{scope.value}_id")
         return next((t for t in self.touches if wanted is not None and t["id"] == wanted), None)
+
+    @cached_property
+    def _score(self) -> Row | None:
+        """The score with its grade's two halves, as conditions name them."""
+        if self.score is None:
+            return None
+        grade = self.score.get("grade") or ""
+        return {**self.score, "fit_grade": grade[:1], "engagement_grade": grade[1:2]}
 
     @cached_property
     def _contact(self) -> Row:

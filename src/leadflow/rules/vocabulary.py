@@ -28,6 +28,9 @@ _COLUMNS: dict[Scope, dict[str, Kind]] = {
         "created_at": _TIME,
         "updated_at": _TIME,
         "last_activity_at": _TIME,
+        "stage": _TEXT,  # the lifecycle stage
+        "stage_entered_at": _TIME,
+        "owner_id": _TEXT,  # the user routing gave the contact
     },
     Scope.ACCOUNT: {
         "domain": _TEXT,
@@ -40,7 +43,19 @@ _COLUMNS: dict[Scope, dict[str, Kind]] = {
         "updated_at": _TIME,
     },
     Scope.ACTIVITY: {"source": _TEXT},
+    # The stored score. Engagement fades after it was computed; rules run right after
+    # scoring (on each event, after a rescore), when the two are the same.
+    Scope.SCORE: {
+        "fit": _NUMBER,
+        "engagement": _NUMBER,
+        "total": _NUMBER,
+        "grade": _TEXT,  # such as A2
+        "fit_grade": _TEXT,  # A..D
+        "engagement_grade": _TEXT,  # 1..4
+    },
+    Scope.QUALIFICATION: {},  # any criterion name: see _column_or_property
 }
+CRITERION = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TOUCH_COLUMNS: dict[str, Kind] = {
     "channel": _TEXT,
     "campaign": _TEXT,
@@ -63,7 +78,14 @@ _HAS_PROPERTIES = {Scope.CONTACT, Scope.ACCOUNT, Scope.ACTIVITY}
 
 # Which scopes a condition written at a given level may name, by their prefix.
 _PREFIXED = {
-    Scope.CONTACT: (Scope.CONTACT, Scope.ACCOUNT, Scope.FIRST_TOUCH, Scope.LAST_TOUCH),
+    Scope.CONTACT: (
+        Scope.CONTACT,
+        Scope.ACCOUNT,
+        Scope.FIRST_TOUCH,
+        Scope.LAST_TOUCH,
+        Scope.SCORE,
+        Scope.QUALIFICATION,
+    ),
 }
 
 # Property keys are spliced into JSON paths on both databases, so they are kept to
@@ -96,6 +118,9 @@ def lookup(name: str, scope: Scope) -> Field | None:
 
 
 def _column_or_property(scope: Scope, path: str) -> Field | None:
+    if scope is Scope.QUALIFICATION:
+        # Criteria are the workspace's own (lifecycle.yaml); each holds a text value.
+        return Field(scope, path, _TEXT) if CRITERION.fullmatch(path) else None
     kind = _COLUMNS[scope].get(path)
     if kind is not None:
         return Field(scope, path, kind, choices=_CHOICES.get(path, ()))
@@ -113,6 +138,7 @@ def field_names(scope: Scope) -> list[str]:
     names = []
     for owner in scopes:
         names += [f"{owner.value}.{column}" for column in _COLUMNS[owner]]
+        names += ["qualification.<criterion>"] if owner is Scope.QUALIFICATION else []
         names += [f"{owner.value}.properties.<key>"] if owner in _HAS_PROPERTIES else []
     return names
 

@@ -139,6 +139,11 @@ def rescore(db: Database, clock: Clock, text: str, *, filename: str) -> RescoreR
             .values(activated_at=now, active=True)
         )
         done = rescore_contacts(conn, model, now, None, cause="rescore")
+        # New scores may meet (or miss) the lifecycle's rules: they run in the same
+        # transaction. (Imported here: lifecycle builds on scoring.)
+        from leadflow.lifecycle.service import apply_rules
+
+        apply_rules(conn, None, now=now)
     return RescoreResult(model.version, done.scored, done.grade_changes, now)
 
 

@@ -13,6 +13,8 @@ DOMAIN_MODELS = (
     "leadflow.contacts.models",
     "leadflow.activity.models",
     "leadflow.scoring.models",
+    "leadflow.lifecycle.models",
+    "leadflow.routing.models",
 )
 
 

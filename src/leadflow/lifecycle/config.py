@@ -1,0 +1,433 @@
+"""Reading ``lifecycle.yaml``: the stages, the moves allowed between them, the qualification
+criteria and how forms fill them, and the rules that move contacts automatically.
+
+```yaml
+stages: [subscriber, lead, mql, sql, prospect, opportunity, customer, advocate]  # in order
+side_stages: [disqualified, recycled, lost]
+initial: subscriber          # where a new contact starts
+moves:                       # every move allowed, by hand or by rule
+  subscriber: [lead, disqualified]
+  mql: [sql, lead, recycled, disqualified]     # mql -> lead: a backward move, allowed here
+criteria:                    # the qualification record: BANT, ICP fit and your own
+  budget: {values: [none, under_10k, 10k_50k, over_50k]}
+  need: {}                   # no values: free text
+capture:                     # form fields (contact properties) that fill criteria
+  budget: {field: budget, confidence: 0.6}
+  timing: {field: timeline, map: {"0-3 months": this_quarter}}
+rules:                       # automatic moves, tried in order on each event and after rescoring
+  - name: mql
+    from: [lead, recycled]
+    to: mql
+    when: {all: [{score.fit_grade: {in: [A, B]}}, {score.total: {gte: 60}}]}
+  - name: back_to_lead
+    from: [mql]
+    to: lead
+    when: {score.total: {lt: 40}}
+    min_stay: 14d            # hysteresis: not before 14 days in mql
+```
+
+A set of automatic rules that could move a contact round in a circle on the same data (mql
+-> lead -> mql) is refused unless one rule of the circle has ``min_stay``. Problems are
+collected and raised together, each naming ``lifecycle.yaml:LINE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as _field
+from datetime import timedelta
+from enum import StrEnum
+from functools import cached_property, partial
+from typing import TypeVar
+
+from leadflow.errors import ConfigError, LocatedConfigError
+from leadflow.rules import Condition, Node, from_yaml, parse_node
+from leadflow.rules.errors import did_you_mean
+from leadflow.rules.source import Entry
+from leadflow.rules.times import TimeSyntaxError, parse_duration
+
+LIFECYCLE_FILE = "lifecycle.yaml"
+TOP_KEYS = ("stages", "side_stages", "initial", "moves", "criteria", "capture", "rules")
+RULE_KEYS = ("name", "from", "to", "when", "min_stay")
+CRITERION_KEYS = ("values",)
+CAPTURE_KEYS = ("field", "map", "confidence")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+T = TypeVar("T")
+
+
+class LifecycleProblem(StrEnum):
+    SHAPE = "lifecycle_shape"
+    UNKNOWN_KEY = "lifecycle_unknown_key"
+    MISSING = "lifecycle_missing"
+    BAD_VALUE = "lifecycle_bad_value"
+    UNKNOWN_STAGE = "lifecycle_unknown_stage"
+    MOVE_NOT_ALLOWED = "lifecycle_move_not_allowed"
+    DUPLICATE = "lifecycle_duplicate"
+    CONFLICT = "lifecycle_conflicting_rules"
+    UNKNOWN_CRITERION = "lifecycle_unknown_criterion"
+
+
+P = LifecycleProblem
+
+
+class LifecycleError(LocatedConfigError):
+    def __init__(self, problem: LifecycleProblem, where: str, message: str) -> None:
+        super().__init__(problem.value, where, message)
+
+
+class LifecycleConfigError(ConfigError):
+    """Every problem found in one lifecycle file."""
+
+    code = "lifecycle_invalid"
+
+    def __init__(self, problems: tuple[ConfigError, ...]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    values: tuple[str, ...] = ()  # empty: any text
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A form field (a contact property) that fills a criterion."""
+
+    criterion: str
+    field: str
+    mapping: Mapping[str, str] = _field(default_factory=dict)  # answer -> criterion value
+    confidence: float = 0.6
+
+
+@dataclass(frozen=True)
+class StageRule:
+    name: str
+    sources: tuple[str, ...]  # the stages it moves contacts from
+    target: str
+    condition: Condition | None
+    min_stay: timedelta | None = None  # time in the current stage before it may fire
+    at: str = _field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    stages: tuple[str, ...]  # the main path, in order
+    side_stages: tuple[str, ...]
+    initial: str
+    moves: Mapping[str, tuple[str, ...]]
+    criteria: tuple[Criterion, ...]
+    captures: tuple[Capture, ...]
+    rules: tuple[StageRule, ...]
+    version: str
+
+    @property
+    def all_stages(self) -> tuple[str, ...]:
+        return (*self.stages, *self.side_stages)
+
+    def allows(self, source: str, target: str) -> bool:
+        return target in self.moves.get(source, ())
+
+    def is_backward(self, source: str, target: str) -> bool:
+        """A move to an earlier stage of the main path."""
+        order = {s: i for i, s in enumerate(self.stages)}
+        return source in order and target in order and order[target] < order[source]
+
+    def criterion(self, name: str) -> Criterion | None:
+        return self._criteria.get(name)
+
+    @cached_property
+    def _criteria(self) -> Mapping[str, Criterion]:
+        return {c.name: c for c in self.criteria}
+
+    @cached_property
+    def rules_from(self) -> Mapping[str, tuple[StageRule, ...]]:
+        """The automatic rules that may move a contact out of each stage, in file order."""
+        found: dict[str, list[StageRule]] = {}
+        for rule in self.rules:
+            for source in rule.sources:
+                found.setdefault(source, []).append(rule)
+        return {k: tuple(v) for k, v in found.items()}
+
+
+def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> LifecycleConfig:
+    """Read a lifecycle file; every problem raises together as a LifecycleConfigError."""
+    problems: list[ConfigError] = []
+    root = from_yaml(source, filename)
+    parts = _entries(root, TOP_KEYS, "the lifecycle file", required=("stages", "initial", "moves"))
+    stages = _collect(problems, lambda: _names(parts["stages"].value, "stages")) or ()
+    sides = _collect(problems, lambda: _side_stages(parts.get("side_stages"))) or ()
+    known = (*stages, *sides)
+    _collect(problems, lambda: _no_repeats(parts["stages"].value, known))
+    initial = _collect(problems, lambda: _stage(parts["initial"].value, known)) or ""
+    moves = _collect(problems, lambda: _moves(parts["moves"].value, known)) or {}
+    criteria = _collect(problems, lambda: _criteria(parts.get("criteria"))) or ()
+    captures = _collect(problems, lambda: _captures(parts.get("capture"), criteria)) or ()
+    rules = _rules(parts.get("rules"), known, moves, problems)
+    _collect(problems, lambda: _no_flip_flops(rules))
+    if problems:
+        raise LifecycleConfigError(tuple(problems))
+    return LifecycleConfig(
+        stages=stages,
+        side_stages=sides,
+        initial=initial,
+        moves=moves,
+        criteria=criteria,
+        captures=captures,
+        rules=rules,
+        version=hashlib.sha256(source.encode("utf-8")).hexdigest()[:12],
+    )
+
+
+def _collect(problems: list[ConfigError], read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except LifecycleConfigError as exc:
+        problems.extend(exc.problems)
+    except ConfigError as exc:
+        problems.append(exc)
+    return None
+
+
+def _entries(
+    node: Node, allowed: tuple[str, ...], what: str, *, required: tuple[str, ...] = ()
+) -> dict[str, Entry]:
+    if node.kind != "mapping":
+        raise LifecycleError(P.SHAPE, node.at, f"{what} must be a mapping, got {node.kind}")
+    parts = {entry.key: entry for entry in node.entries}
+    for entry in node.entries:
+        if entry.key not in allowed:
+            hint = did_you_mean(entry.key, allowed)
+            raise LifecycleError(
+                P.UNKNOWN_KEY,
+                entry.at,
+                f"unknown key {entry.key!r} in {what}{hint}; use {', '.join(allowed)}",
+            )
+    for key in required:
+        if key not in parts:
+            raise LifecycleError(P.MISSING, node.at, f"{what} needs {key}:")
+    return parts
+
+
+def _scalar(node: Node, what: str) -> str:
+    if node.kind != "scalar" or not isinstance(node.value, str) or not node.value:
+        raise LifecycleError(P.SHAPE, node.at, f"{what}: expected a name, got {node.value!r}")
+    return node.value
+
+
+def _name(node: Node, what: str) -> str:
+    value = _scalar(node, what)
+    if not NAME.fullmatch(value):
+        raise LifecycleError(
+            P.BAD_VALUE, node.at, f"{what} {value!r}: use lowercase letters, digits and _"
+        )
+    return value
+
+
+def _names(node: Node, what: str) -> tuple[str, ...]:
+    items = node.items if node.kind == "list" else (node,)
+    if node.kind == "list" and not items:
+        raise LifecycleError(P.SHAPE, node.at, f"{what}: the list is empty")
+    return tuple(_name(item, what) for item in items)
+
+
+def _side_stages(entry: Entry | None) -> tuple[str, ...]:
+    return _names(entry.value, "side_stages") if entry is not None else ()
+
+
+def _no_repeats(node: Node, known: tuple[str, ...]) -> None:
+    seen: set[str] = set()
+    for name in known:
+        if name in seen:
+            raise LifecycleError(P.DUPLICATE, node.at, f"stage {name!r} is listed twice")
+        seen.add(name)
+
+
+def _stage(node: Node, known: tuple[str, ...]) -> str:
+    name = _scalar(node, "stage")
+    if name not in known:
+        hint = did_you_mean(name, known)
+        raise LifecycleError(
+            P.UNKNOWN_STAGE, node.at, f"unknown stage {name!r}{hint}; stages: {', '.join(known)}"
+        )
+    return name
+
+
+def _stages(node: Node, known: tuple[str, ...]) -> tuple[str, ...]:
+    items = node.items if node.kind == "list" else (node,)
+    return tuple(_stage(item, known) for item in items)
+
+
+def _moves(node: Node, known: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    if node.kind != "mapping":
+        raise LifecycleError(P.SHAPE, node.at, "moves: map each stage to the stages it may go to")
+    problems: list[ConfigError] = []
+    moves: dict[str, tuple[str, ...]] = {}
+    for entry in node.entries:
+        key = Node(entry.key, entry.at, "scalar")
+        source = _collect(problems, partial(_stage, key, known))
+        targets = _collect(problems, partial(_stages, entry.value, known))
+        if source is not None and targets is not None:
+            if source in targets:
+                problems.append(
+                    LifecycleError(P.BAD_VALUE, entry.at, f"{source!r} cannot move to itself")
+                )
+            moves[source] = targets
+    if problems:
+        raise LifecycleConfigError(tuple(problems))
+    return moves
+
+
+def _criteria(entry: Entry | None) -> tuple[Criterion, ...]:
+    if entry is None:
+        return ()
+    if entry.value.kind != "mapping":
+        raise LifecycleError(P.SHAPE, entry.at, "criteria: map each criterion to its settings")
+    found = []
+    for item in entry.value.entries:
+        name = _name(Node(item.key, item.at, "scalar"), "criterion")
+        values: tuple[str, ...] = ()
+        if item.value.kind == "mapping":
+            parts = _entries(item.value, CRITERION_KEYS, f"criterion {name!r}")
+            if "values" in parts:
+                values = tuple(_scalar(v, "value") for v in parts["values"].value.items)
+        elif item.value.value is not None:
+            raise LifecycleError(P.SHAPE, item.at, f"criterion {name!r}: expected a mapping")
+        found.append(Criterion(name, values))
+    return tuple(found)
+
+
+def _captures(entry: Entry | None, criteria: tuple[Criterion, ...]) -> tuple[Capture, ...]:
+    if entry is None:
+        return ()
+    if entry.value.kind != "mapping":
+        raise LifecycleError(P.SHAPE, entry.at, "capture: map criteria to form fields")
+    names = [c.name for c in criteria]
+    found = []
+    for item in entry.value.entries:
+        if item.key not in names:
+            raise LifecycleError(
+                P.UNKNOWN_CRITERION,
+                item.at,
+                f"unknown criterion {item.key!r}{did_you_mean(item.key, names)}",
+            )
+        parts = _entries(item.value, CAPTURE_KEYS, f"capture of {item.key!r}", required=("field",))
+        mapping = {}
+        if "map" in parts and parts["map"].value.kind == "mapping":
+            mapping = {e.key: _scalar(e.value, "value") for e in parts["map"].value.entries}
+        found.append(
+            Capture(
+                criterion=item.key,
+                field=_scalar(parts["field"].value, "field"),
+                mapping=mapping,
+                confidence=_confidence(parts.get("confidence")),
+            )
+        )
+    return tuple(found)
+
+
+def _confidence(entry: Entry | None) -> float:
+    if entry is None:
+        return 0.6
+    value = entry.value.value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise LifecycleError(P.BAD_VALUE, entry.at, f"confidence {value!r}: use a number in (0, 1]")
+    return float(value)
+
+
+def _rules(
+    entry: Entry | None,
+    known: tuple[str, ...],
+    moves: Mapping[str, tuple[str, ...]],
+    problems: list[ConfigError],
+) -> tuple[StageRule, ...]:
+    if entry is None:
+        return ()
+    if entry.value.kind != "list":
+        problems.append(LifecycleError(P.SHAPE, entry.at, "rules: expected a list of rules"))
+        return ()
+    rules: list[StageRule] = []
+    for node in entry.value.items:
+        rule = _collect(problems, partial(_rule, node, known, moves))
+        if rule is None:
+            continue
+        if any(r.name == rule.name for r in rules):
+            problems.append(
+                LifecycleError(P.DUPLICATE, rule.at, f"rule {rule.name!r} is defined twice")
+            )
+            continue
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _rule(node: Node, known: tuple[str, ...], moves: Mapping[str, tuple[str, ...]]) -> StageRule:
+    parts = _entries(node, RULE_KEYS, "a rule", required=("name", "from", "to"))
+    name = _name(parts["name"].value, "rule")
+    sources = _stages(parts["from"].value, known)
+    target = _stage(parts["to"].value, known)
+    for source in sources:
+        if target not in moves.get(source, ()):
+            raise LifecycleError(
+                P.MOVE_NOT_ALLOWED,
+                parts["to"].at,
+                f"rule {name!r}: {source} -> {target} is not an allowed move (see moves:)",
+            )
+    return StageRule(
+        name=name,
+        sources=sources,
+        target=target,
+        condition=_condition(parts["when"]) if "when" in parts else None,
+        min_stay=_duration(parts["min_stay"]) if "min_stay" in parts else None,
+        at=node.at,
+    )
+
+
+def _condition(entry: Entry) -> Condition:
+    # A ConditionError already names file:line; _collect keeps it as it is.
+    return parse_node(entry.value)
+
+
+def _duration(entry: Entry) -> timedelta:
+    try:
+        return parse_duration(entry.value.value)
+    except TimeSyntaxError as exc:
+        raise LifecycleError(P.BAD_VALUE, entry.at, f"min_stay: {exc}") from None
+
+
+def _no_flip_flops(rules: tuple[StageRule, ...]) -> None:
+    """Refuse automatic rules that could move a contact round a circle at once: the moves
+    of rules without ``min_stay`` must not form a cycle."""
+    edges: dict[str, list[StageRule]] = {}
+    for rule in rules:
+        if rule.min_stay is None:
+            for source in rule.sources:
+                edges.setdefault(source, []).append(rule)
+    for start in edges:
+        cycle = _cycle_from(start, edges)
+        if cycle:
+            names = " -> ".join(f"{r.target} ({r.name})" for r in cycle)
+            raise LifecycleError(
+                P.CONFLICT,
+                cycle[-1].at,
+                f"conflicting rules: {start} -> {names} can move a contact back and forth on "
+                "the same data; give one of them min_stay:",
+            )
+
+
+def _cycle_from(start: str, edges: Mapping[str, list[StageRule]]) -> list[StageRule]:
+    """A path of rules from ``start`` back to it, if there is one (depth-first)."""
+    stack: list[tuple[str, list[StageRule]]] = [(start, [])]
+    seen: set[str] = set()
+    while stack:
+        stage, path = stack.pop()
+        for rule in edges.get(stage, ()):
+            if rule.target == start:
+                return [*path, rule]
+            if rule.target not in seen:
+                seen.add(rule.target)
+                stack.append((rule.target, [*path, rule]))
+    return []

@@ -1,0 +1,409 @@
+"""Lifecycle in storage: the active lifecycle file, stage moves by hand and by rule, and the
+qualification record.
+
+- The active lifecycle is the ``lifecycle.yaml`` last loaded (``leadflow lifecycle load``,
+  or ``leadflow init``); its text is kept by version in ``config_versions`` so every process
+  moves contacts by the same rules.
+- New contacts start in the initial stage (:func:`initial_stage`, read by the capture and
+  import writers). A move by hand needs a reason and must be allowed by ``moves:``.
+- Automatic rules run set-based (:func:`apply_rules`): each rule's condition compiled to SQL
+  over the contacts asked for, the first rule in file order that holds for a contact's stage
+  moves it, and the new stage's rules are tried next. They run on every event batch, after
+  captures and qualification changes, and after a rescore.
+- Every move is a row of ``stage_transitions``: from, to, when, by whom or which rule, why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, true, update
+
+from leadflow.clock import Clock
+from leadflow.contacts.models import contacts
+from leadflow.contacts.queries import resolve_contact_id
+from leadflow.errors import ConfigError, ValidationError
+from leadflow.lifecycle.config import LIFECYCLE_FILE, LifecycleConfig, StageRule, parse_lifecycle
+from leadflow.lifecycle.engine import Move, captured_criteria, check_criterion, check_move
+from leadflow.lifecycle.models import config_versions, qualifications, stage_transitions
+from leadflow.rules.compile import compile_condition
+from leadflow.storage.database import Database
+from leadflow.storage.sql import chunked
+
+KIND = "lifecycle"
+SOURCES = ("form", "import", "sales", "rule")
+_PARSED: dict[str, LifecycleConfig] = {}
+
+
+# -- the active file -----------------------------------------------------------------------
+
+
+def load_lifecycle(
+    db: Database, clock: Clock, text: str, *, filename: str = LIFECYCLE_FILE
+) -> tuple[LifecycleConfig, int]:
+    """Activate the lifecycle in ``text`` (refused whole if any problem), then run its rules
+    over every contact; the config and how many contacts moved."""
+    config = parse_lifecycle(text, filename=filename)
+    now = clock.now()
+    with db.write() as conn:
+        _store(conn, config, text, now=now)
+        moved = apply_rules(conn, None, now=now)
+    return config, len({cid for cid, _ in moved})
+
+
+def load_lifecycle_if_none(db: Database, clock: Clock, path: Path) -> LifecycleConfig | None:
+    """At ``leadflow init``: activate the workspace's file unless one is active already."""
+    with db.read() as conn:
+        if active_lifecycle(conn) is not None:
+            return None
+    try:
+        config = parse_lifecycle(path.read_text(encoding="utf-8"), filename=path.name)
+    except (OSError, ConfigError):
+        return None  # `leadflow config check` says what is wrong
+    with db.write() as conn:
+        _store(conn, config, path.read_text(encoding="utf-8"), now=clock.now())
+    return config
+
+
+def _store(conn: Connection, config: LifecycleConfig, text: str, *, now: datetime) -> None:
+    conn.execute(update(config_versions).where(config_versions.c.kind == KIND).values(active=False))
+    known = conn.execute(
+        select(config_versions.c.id).where(
+            config_versions.c.kind == KIND, config_versions.c.version == config.version
+        )
+    ).scalar()
+    if known is None:
+        conn.execute(
+            insert(config_versions).values(
+                kind=KIND, version=config.version, source=text, loaded_at=now, active=True
+            )
+        )
+    else:
+        conn.execute(
+            update(config_versions).where(config_versions.c.id == known).values(active=True)
+        )
+    _PARSED[config.version] = config
+
+
+def active_lifecycle(conn: Connection) -> LifecycleConfig | None:
+    row = conn.execute(
+        select(config_versions.c.version, config_versions.c.source).where(
+            config_versions.c.kind == KIND, config_versions.c.active
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.version not in _PARSED:
+        _PARSED[row.version] = parse_lifecycle(row.source, filename=f"lifecycle {row.version}")
+    return _PARSED[row.version]
+
+
+def initial_stage(conn: Connection) -> str | None:
+    """The stage new contacts start in; None before any lifecycle was loaded."""
+    config = active_lifecycle(conn)
+    return config.initial if config is not None else None
+
+
+# -- moves by hand ------------------------------------------------------------------------
+
+
+def move_contact(
+    db: Database, clock: Clock, ref: str | int, target: str, *, by: str, reason: str
+) -> Move:
+    """Move a contact by hand; refused (nothing written) when the lifecycle does not allow
+    the move, or when who or why is missing."""
+    if not by.strip():
+        raise ValidationError("say who moves the contact", field="by")
+    if not reason.strip():
+        raise ValidationError("say why the contact moves", field="reason")
+    now = clock.now()
+    with db.write() as conn:
+        config = _required(conn)
+        contact_id = resolve_contact_id(conn, ref)
+        stage = conn.execute(select(contacts.c.stage).where(contacts.c.id == contact_id)).scalar()
+        move = check_move(config, stage, target)
+        _record(conn, contact_id, move, now=now, cause="manual", by=by.strip(), reason=reason)
+        apply_rules(conn, [contact_id], now=now)  # the new stage's rules may hold already
+    return move
+
+
+def _required(conn: Connection) -> LifecycleConfig:
+    config = active_lifecycle(conn)
+    if config is None:
+        raise ConfigError("no lifecycle is active yet (run `leadflow lifecycle load`)")
+    return config
+
+
+def _record(
+    conn: Connection,
+    contact_id: int,
+    move: Move,
+    *,
+    now: datetime,
+    cause: str,
+    by: str | None = None,
+    rule: str | None = None,
+    reason: str | None = None,
+    activity_id: int | None = None,
+    version: str | None = None,
+) -> None:
+    conn.execute(
+        update(contacts)
+        .where(contacts.c.id == contact_id)
+        .values(stage=move.target, stage_entered_at=now)
+    )
+    conn.execute(
+        insert(stage_transitions).values(
+            contact_id=contact_id,
+            from_stage=move.source,
+            to_stage=move.target,
+            at=now,
+            cause=cause,
+            rule=rule,
+            by_user=by,
+            reason=reason,
+            activity_id=activity_id,
+            config_version=version,
+        )
+    )
+
+
+# -- moves by rule -------------------------------------------------------------------------
+
+
+def apply_rules(
+    conn: Connection,
+    contact_ids: Sequence[int] | None,
+    *,
+    now: datetime,
+    activity_ids: Mapping[int, int] | None = None,
+) -> list[tuple[int, Move]]:
+    """Run the active lifecycle's rules over these contacts (None: all), in the caller's
+    transaction; the moves made. ``activity_ids`` names the event behind each contact's
+    evaluation, for the transition rows."""
+    config = active_lifecycle(conn)
+    if config is None or not config.rules or contact_ids == []:
+        return []
+    made: list[tuple[int, Move]] = []
+    visited: dict[int, set[str]] = {}
+    pending = None if contact_ids is None else sorted(set(contact_ids))
+    for _ in range(len(config.all_stages)):
+        moves = _first_moves(conn, config, pending, now=now)
+        moves = {cid: m for cid, m in moves.items() if m.target not in visited.get(cid, set())}
+        for contact_id, move in sorted(moves.items()):
+            visited.setdefault(contact_id, {move.source}).add(move.target)
+            _record_rule_move(conn, config, contact_id, move, now, activity_ids)
+            made.append((contact_id, move))
+        if not moves:
+            break
+        pending = sorted(moves)  # a contact that moved may move on under its new stage's rules
+    return made
+
+
+def _record_rule_move(
+    conn: Connection,
+    config: LifecycleConfig,
+    contact_id: int,
+    move: Move,
+    now: datetime,
+    activity_ids: Mapping[int, int] | None,
+) -> None:
+    rule = next(r for r in config.rules if r.name == move.rule)
+    _record(
+        conn,
+        contact_id,
+        move,
+        now=now,
+        cause="rule",
+        rule=rule.name,
+        reason=f"{rule.name}: {rule.condition}" if rule.condition else rule.name,
+        activity_id=(activity_ids or {}).get(contact_id),
+        version=config.version,
+    )
+
+
+def _first_moves(
+    conn: Connection, config: LifecycleConfig, contact_ids: Sequence[int] | None, *, now: datetime
+) -> dict[int, Move]:
+    """For each contact, the move of the first rule (in file order) that holds for it."""
+    found: dict[int, Move] = {}
+    stage = func.coalesce(contacts.c.stage, config.initial)
+    for rule in config.rules:
+        for chunk in _pages(contact_ids):
+            query = select(contacts.c.id, stage).where(
+                contacts.c.status == "active", stage.in_(rule.sources), chunk, _when(rule, now)
+            )
+            for contact_id, source in conn.execute(query):
+                if contact_id not in found:
+                    backward = config.is_backward(source, rule.target)
+                    found[contact_id] = Move(source, rule.target, rule.name, backward)
+    return found
+
+
+def _pages(contact_ids: Sequence[int] | None) -> Iterable[Any]:
+    if contact_ids is None:
+        yield true()
+        return
+    for chunk in chunked(list(contact_ids)):
+        yield contacts.c.id.in_(chunk)
+
+
+def _when(rule: StageRule, now: datetime) -> Any:
+    clauses = []
+    if rule.min_stay is not None:
+        entered = func.coalesce(contacts.c.stage_entered_at, contacts.c.created_at)
+        clauses.append(entered <= now - rule.min_stay)
+    if rule.condition is not None:
+        clauses.append(compile_condition(rule.condition, now=now))
+    return and_(true(), *clauses)
+
+
+# -- qualification -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriterionValue:
+    criterion: str
+    value: str
+    source: str
+    set_by: str | None
+    set_at: datetime
+    confidence: float
+
+
+def qualify(
+    db: Database,
+    clock: Clock,
+    ref: str | int,
+    values: Mapping[str, str],
+    *,
+    by: str,
+    source: str = "sales",
+    confidence: float = 1.0,
+) -> list[CriterionValue]:
+    """Set criteria of a contact's qualification record (all or nothing), then run the
+    lifecycle rules for it: a qualified contact may become a prospect at once."""
+    if not values:
+        raise ValidationError("give at least one criterion", field="criteria")
+    if source not in SOURCES:
+        raise ValidationError(f"{source!r}: use one of {', '.join(SOURCES)}", field="source")
+    if not 0 < confidence <= 1:
+        raise ValidationError(f"{confidence}: use a number in (0, 1]", field="confidence")
+    now = clock.now()
+    with db.write() as conn:
+        config = _required(conn)
+        checked = {name: check_criterion(config, name, value) for name, value in values.items()}
+        contact_id = resolve_contact_id(conn, ref)
+        _set_criteria(conn, contact_id, checked, source, by, confidence, now=now)
+        apply_rules(conn, [contact_id], now=now)
+        return _criteria_of(conn, contact_id)
+
+
+def _set_criteria(
+    conn: Connection,
+    contact_id: int,
+    values: Mapping[str, str],
+    source: str,
+    by: str | None,
+    confidence: float,
+    *,
+    now: datetime,
+) -> None:
+    for name, value in values.items():
+        key = and_(qualifications.c.contact_id == contact_id, qualifications.c.criterion == name)
+        row = {"value": value, "source": source, "set_by": by, "set_at": now}
+        if conn.execute(
+            update(qualifications).where(key).values(confidence=confidence, **row)
+        ).rowcount:
+            continue
+        conn.execute(
+            insert(qualifications).values(
+                contact_id=contact_id, criterion=name, confidence=confidence, **row
+            )
+        )
+
+
+def capture_criteria(
+    conn: Connection, properties: Mapping[int, Mapping[str, Any]], *, now: datetime, by: str
+) -> None:
+    """Fill criteria from captured form answers (``capture:`` in the lifecycle file). A form
+    answer never overwrites what sales entered."""
+    config = active_lifecycle(conn)
+    if config is None or not config.captures:
+        return
+    for contact_id, props in properties.items():
+        found = captured_criteria(config.captures, props)
+        if not found:
+            continue
+        by_sales = set(
+            conn.scalars(
+                select(qualifications.c.criterion).where(
+                    qualifications.c.contact_id == contact_id, qualifications.c.source == "sales"
+                )
+            )
+        )
+        for name, (value, confidence) in found.items():
+            if name not in by_sales:
+                _set_criteria(conn, contact_id, {name: value}, "form", by, confidence, now=now)
+
+
+def qualification_of(db: Database, ref: str | int) -> list[CriterionValue]:
+    with db.read() as conn:
+        return _criteria_of(conn, resolve_contact_id(conn, ref))
+
+
+def _criteria_of(conn: Connection, contact_id: int) -> list[CriterionValue]:
+    rows = conn.execute(
+        select(qualifications)
+        .where(qualifications.c.contact_id == contact_id)
+        .order_by(qualifications.c.criterion)
+    ).mappings()
+    return [
+        CriterionValue(
+            r["criterion"], r["value"], r["source"], r["set_by"], r["set_at"], r["confidence"]
+        )
+        for r in rows
+    ]
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def stage_of(db: Database, ref: str | int) -> tuple[int, str | None, datetime | None]:
+    with db.read() as conn:
+        contact_id = resolve_contact_id(conn, ref)
+        row = conn.execute(
+            select(contacts.c.stage, contacts.c.stage_entered_at).where(contacts.c.id == contact_id)
+        ).one()
+        return contact_id, row.stage, row.stage_entered_at
+
+
+def stage_history(db: Database, ref: str | int) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        contact_id = resolve_contact_id(conn, ref)
+        rows = conn.execute(
+            select(stage_transitions)
+            .where(stage_transitions.c.contact_id == contact_id)
+            .order_by(stage_transitions.c.at, stage_transitions.c.id)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def stage_counts(db: Database) -> dict[str, int]:
+    """Active contacts per stage, in the lifecycle's order (unstaged ones under '')."""
+    with db.read() as conn:
+        config = active_lifecycle(conn)
+        rows = conn.execute(
+            select(contacts.c.stage, func.count())
+            .where(contacts.c.status == "active")
+            .group_by(contacts.c.stage)
+        ).all()
+    counts = {stage or "": n for stage, n in rows}
+    order = config.all_stages if config is not None else ()
+    return {s: counts.get(s, 0) for s in order} | {
+        s: n for s, n in counts.items() if s not in order
+    }
