@@ -33,7 +33,7 @@ URL = "https://hooks.example.com/leadflow"
 def make_notice(**overrides: Any) -> Notice:
     fields: dict[str, Any] = {
         "kind": "handoff",
-        "recipient_user_id": 7,
+        "recipient_user_id": "ana",
         "recipient_email": "ana@example.com",
         "subject": "New lead: Bo Li (Acme)",
         "body": "Bo Li is yours. First touch due by 11:00.",
@@ -88,7 +88,7 @@ def test_webhook_posts_the_notice_as_json_with_idempotency_and_signature_headers
     assert request.headers["X-Leadflow-Signature"].startswith("v1=")
     assert json.loads(request.content) == {
         "kind": "handoff",
-        "recipient": {"user_id": 7, "email": "ana@example.com"},
+        "recipient": {"user_id": "ana", "email": "ana@example.com"},
         "subject": "New lead: Bo Li (Acme)",
         "body": "Bo Li is yours. First touch due by 11:00.",
         "data": {"contact_id": 42, "task_id": 9, "deadline": "2026-11-02T11:00:00+00:00"},
@@ -126,7 +126,7 @@ def test_signature_fails_once_the_timestamp_is_too_old(signed: tuple[str, bytes,
 
 def test_signature_fails_for_a_tampered_body(signed: tuple[str, bytes, str]):
     timestamp, body, header = signed
-    tampered = body.replace(b'"user_id":7', b'"user_id":8')
+    tampered = body.replace(b'"user_id":"ana"', b'"user_id":"bob"')
 
     assert tampered != body
     assert not verify_signature(SECRET, timestamp, tampered, header, now=NOW.timestamp())
@@ -355,7 +355,7 @@ def test_log_channel_writes_one_json_line_per_notice(caplog: pytest.LogCaptureFi
     assert (record.name, record.levelno) == ("leadflow.notices", logging.INFO)
     assert json.loads(record.getMessage()) == {
         "kind": "escalation",
-        "recipient": {"user_id": 7, "email": "ana@example.com"},
+        "recipient": {"user_id": "ana", "email": "ana@example.com"},
         "subject": "Overdue: 50% done",
         "data": {"contact_id": 42, "task_id": 9, "deadline": "2026-11-02T11:00:00+00:00"},
         "idempotency_key": "notice-42",

@@ -28,7 +28,8 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import NotFound, ValidationError
-from leadflow.lifecycle.service import apply_rules
+from leadflow.lifecycle.service import Changes, apply_rules
+from leadflow.routing.service import TOUCH_TYPES, touched
 from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
@@ -91,7 +92,7 @@ def record_prepared(
         ],
     )
     new = [(i, at) for i, at in zip(firsts, times, strict=True) if events[i].idempotency_key in ids]
-    score_new_events(
+    rescored = score_new_events(
         conn,
         [
             NewEvent(
@@ -106,12 +107,24 @@ def record_prepared(
         now=now,
     )
     # Lifecycle rules read scores and activity: they run once the batch is scored.
+    types: dict[int, set[str]] = {}
+    for i, _ in new:
+        types.setdefault(contact_ids[i], set()).add(events[i].type)
     apply_rules(
         conn,
-        sorted({contact_ids[i] for i, _ in new}),
+        sorted(types),
         now=now,
         activity_ids={contact_ids[i]: ids[events[i].idempotency_key] for i, _ in new},
+        changes=Changes({c: frozenset(t) for c, t in types.items()}, frozenset(rescored)),
     )
+    # A call, a meeting or an email from sales completes the contact's open first touch.
+    touches: dict[int, datetime] = {}
+    for i, _ in new:
+        if events[i].type in TOUCH_TYPES:
+            contact_id = contact_ids[i]
+            at = events[i].occurred_at
+            touches[contact_id] = max(touches.get(contact_id, at), at)
+    touched(conn, touches, now=now)
     event_ids: list[int | None] = [None] * len(events)
     for i, _ in new:
         event_ids[i] = ids[events[i].idempotency_key]

@@ -28,7 +28,7 @@ class Notice:
     """
 
     kind: NoticeKind
-    recipient_user_id: int
+    recipient_user_id: str  # a user id of routing.yaml (a slug)
     recipient_email: str
     subject: str
     body: str

@@ -5,6 +5,7 @@ criteria and how forms fill them, and the rules that move contacts automatically
 stages: [subscriber, lead, mql, sql, prospect, opportunity, customer, advocate]  # in order
 side_stages: [disqualified, recycled, lost]
 initial: subscriber          # where a new contact starts
+handoff: prospect            # entering it routes the contact to a salesperson (routing.yaml)
 moves:                       # every move allowed, by hand or by rule
   subscriber: [lead, disqualified]
   mql: [sql, lead, recycled, disqualified]     # mql -> lead: a backward move, allowed here
@@ -44,13 +45,25 @@ from functools import cached_property, partial
 from typing import TypeVar
 
 from leadflow.errors import ConfigError, LocatedConfigError
-from leadflow.rules import Condition, Node, from_yaml, parse_node
+from leadflow.rules import (
+    AllOf,
+    AnyOf,
+    Condition,
+    EventCondition,
+    Node,
+    Not,
+    Scope,
+    from_yaml,
+    parse_node,
+)
 from leadflow.rules.errors import did_you_mean
 from leadflow.rules.source import Entry
 from leadflow.rules.times import TimeSyntaxError, parse_duration
 
 LIFECYCLE_FILE = "lifecycle.yaml"
-TOP_KEYS = ("stages", "side_stages", "initial", "moves", "criteria", "capture", "rules")
+TOP_KEYS = (
+    *("stages", "side_stages", "initial", "handoff", "moves", "criteria", "capture", "rules"),
+)
 RULE_KEYS = ("name", "from", "to", "when", "min_stay")
 CRITERION_KEYS = ("values",)
 CAPTURE_KEYS = ("field", "map", "confidence")
@@ -113,6 +126,40 @@ class StageRule:
     min_stay: timedelta | None = None  # time in the current stage before it may fire
     at: str = _field(default="", compare=False)
 
+    @cached_property
+    def reads(self) -> Reads:
+        """What the condition looks at, so that an event batch runs the rule only for the
+        contacts whose data it reads changed."""
+        return reads(self.condition)
+
+
+@dataclass(frozen=True)
+class Reads:
+    activity_types: frozenset[str] | None  # None: no activity; empty: any type
+    other: bool  # the contact, its account, touches, score or qualification
+
+
+def reads(condition: Condition | None) -> Reads:
+    if condition is None:
+        return Reads(None, False)
+    if isinstance(condition, AllOf | AnyOf):
+        parts = [reads(item) for item in condition.items]
+    elif isinstance(condition, Not):
+        parts = [reads(condition.item)]
+    elif isinstance(condition, EventCondition) and condition.source is Scope.ACTIVITY:
+        return Reads(frozenset(condition.types), False)
+    else:
+        return Reads(None, True)
+    types = [p.activity_types for p in parts if p.activity_types is not None]
+    merged = (
+        None
+        if not types
+        else frozenset()
+        if any(not t for t in types)
+        else frozenset().union(*types)
+    )
+    return Reads(merged, any(p.other for p in parts))
+
 
 @dataclass(frozen=True)
 class LifecycleConfig:
@@ -124,6 +171,7 @@ class LifecycleConfig:
     captures: tuple[Capture, ...]
     rules: tuple[StageRule, ...]
     version: str
+    handoff: str | None = None  # the stage whose contacts are routed to sales
 
     @property
     def all_stages(self) -> tuple[str, ...]:
@@ -164,6 +212,7 @@ def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> Lifecycle
     known = (*stages, *sides)
     _collect(problems, lambda: _no_repeats(parts["stages"].value, known))
     initial = _collect(problems, lambda: _stage(parts["initial"].value, known)) or ""
+    handoff = _collect(problems, lambda: _handoff(parts.get("handoff"), known))
     moves = _collect(problems, lambda: _moves(parts["moves"].value, known)) or {}
     criteria = _collect(problems, lambda: _criteria(parts.get("criteria"))) or ()
     captures = _collect(problems, lambda: _captures(parts.get("capture"), criteria)) or ()
@@ -180,6 +229,7 @@ def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> Lifecycle
         captures=captures,
         rules=rules,
         version=hashlib.sha256(source.encode("utf-8")).hexdigest()[:12],
+        handoff=handoff,
     )
 
 
@@ -255,6 +305,13 @@ def _stage(node: Node, known: tuple[str, ...]) -> str:
             P.UNKNOWN_STAGE, node.at, f"unknown stage {name!r}{hint}; stages: {', '.join(known)}"
         )
     return name
+
+
+def _handoff(entry: Entry | None, known: tuple[str, ...]) -> str | None:
+    """The hand-off stage: as written, or ``prospect`` when the file has one."""
+    if entry is not None:
+        return _stage(entry.value, known)
+    return "prospect" if "prospect" in known else None
 
 
 def _stages(node: Node, known: tuple[str, ...]) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
 
 KIND = "lifecycle"
+RECYCLED = "recycled"
 SOURCES = ("form", "import", "sales", "rule")
 _PARSED: dict[str, LifecycleConfig] = {}
 
@@ -127,7 +128,9 @@ def move_contact(
         stage = conn.execute(select(contacts.c.stage).where(contacts.c.id == contact_id)).scalar()
         move = check_move(config, stage, target)
         _record(conn, contact_id, move, now=now, cause="manual", by=by.strip(), reason=reason)
-        apply_rules(conn, [contact_id], now=now)  # the new stage's rules may hold already
+        moved = apply_rules(conn, [contact_id], now=now)  # the new stage's rules may hold
+        if not moved:  # (apply_rules hands off the contacts it moves itself)
+            _hand_off(conn, config, [(contact_id, move)], now=now)
     return move
 
 
@@ -136,6 +139,18 @@ def _required(conn: Connection) -> LifecycleConfig:
     if config is None:
         raise ConfigError("no lifecycle is active yet (run `leadflow lifecycle load`)")
     return config
+
+
+def recycle(conn: Connection, contact_id: int, *, reason: str, now: datetime) -> bool:
+    """Send a contact back to nurture as ``recycled`` (the SLA job: a prospect untouched too
+    long), when the lifecycle has that stage and allows the move; whether it moved."""
+    config = active_lifecycle(conn)
+    stage = conn.execute(select(contacts.c.stage).where(contacts.c.id == contact_id)).scalar()
+    if config is None or stage is None or not config.allows(stage, RECYCLED):
+        return False
+    move = Move(stage, RECYCLED, None, config.is_backward(stage, RECYCLED))
+    _record(conn, contact_id, move, now=now, cause="sla", reason=reason, version=config.version)
+    return True
 
 
 def _record(
@@ -175,23 +190,50 @@ def _record(
 # -- moves by rule -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What an event batch changed, per contact: the types of its new events, and whether
+    its score changed. A rule runs only for the contacts whose data it reads changed."""
+
+    event_types: Mapping[int, frozenset[str]]
+    rescored: frozenset[int]
+
+    def candidates(self, rules: Iterable[StageRule]) -> set[int]:
+        """Contacts some rule may now judge differently. Each of them is then tried against
+        every rule, in order, so that the first rule that holds still wins."""
+        found: set[int] = set()
+        for rule in rules:
+            reads = rule.reads
+            found |= self.rescored if reads.other else set()
+            wanted = reads.activity_types
+            if wanted is not None:
+                found |= {c for c, ts in self.event_types.items() if not wanted or ts & wanted}
+        return found
+
+
 def apply_rules(
     conn: Connection,
     contact_ids: Sequence[int] | None,
     *,
     now: datetime,
     activity_ids: Mapping[int, int] | None = None,
+    changes: Changes | None = None,
 ) -> list[tuple[int, Move]]:
     """Run the active lifecycle's rules over these contacts (None: all), in the caller's
     transaction; the moves made. ``activity_ids`` names the event behind each contact's
-    evaluation, for the transition rows."""
+    evaluation, for the transition rows; ``changes`` (the events path) narrows each rule to
+    the contacts whose data it reads changed in the batch."""
     config = active_lifecycle(conn)
     if config is None or not config.rules or contact_ids == []:
         return []
     made: list[tuple[int, Move]] = []
     visited: dict[int, set[str]] = {}
     pending = None if contact_ids is None else sorted(set(contact_ids))
+    if changes is not None and pending is not None:
+        pending = sorted(set(pending) & changes.candidates(config.rules))
     for _ in range(len(config.all_stages)):
+        if pending == []:
+            break
         moves = _first_moves(conn, config, pending, now=now)
         moves = {cid: m for cid, m in moves.items() if m.target not in visited.get(cid, set())}
         for contact_id, move in sorted(moves.items()):
@@ -201,7 +243,21 @@ def apply_rules(
         if not moves:
             break
         pending = sorted(moves)  # a contact that moved may move on under its new stage's rules
+    _hand_off(conn, config, made, now=now)
     return made
+
+
+def _hand_off(
+    conn: Connection, config: LifecycleConfig, moves: Sequence[tuple[int, Move]], *, now: datetime
+) -> None:
+    """Contacts whose last move of this pass entered the hand-off stage go to sales.
+    (Imported here: routing builds on lifecycle.)"""
+    last = dict(moves)
+    arrived = [cid for cid, move in last.items() if move.target == config.handoff]
+    if arrived:
+        from leadflow.routing.service import hand_off
+
+        hand_off(conn, arrived, now=now)
 
 
 def _record_rule_move(

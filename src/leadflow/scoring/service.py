@@ -28,6 +28,7 @@ from leadflow.clock import Clock
 from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.errors import NotFound
+from leadflow.lifecycle.models import qualifications
 from leadflow.rules import EventCondition, Snapshot
 from leadflow.rules.ast import AllOf, AnyOf, Condition, Not
 from leadflow.scoring.bulk import compute_states
@@ -268,8 +269,9 @@ class NewEvent:
     properties: Mapping[str, Any]
 
 
-def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datetime) -> None:
-    """Fold newly recorded events into their contacts' scores, in the caller's transaction.
+def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datetime) -> set[int]:
+    """Fold newly recorded events into their contacts' scores, in the caller's transaction;
+    the contacts whose score changed.
 
     The caller must have taken :func:`lock_for_scoring` on the contacts before inserting
     the events. Per contact whose events some rule may score: one stored row read, the new
@@ -281,7 +283,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
     """
     model = active_model(conn)
     if model is None or not events:
-        return
+        return set()
     history_fit = _fit_reads_activity(model)
     feeds = model.rules_by_type
     by_contact: dict[int, list[NewEvent]] = {}
@@ -291,7 +293,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         if history_fit or event.type in feeds:
             by_contact.setdefault(event.contact_id, []).append(event)
     if not by_contact:
-        return
+        return set()
     stored = _load(conn, by_contact)
     full = [
         cid
@@ -341,6 +343,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         conn.exec_driver_sql(_update_sql(conn.dialect.name), sorted(updates, key=lambda u: u[-1]))
     if history:
         conn.execute(insert(score_history), history)
+    return {*full, *(r["contact_id"] for r in rows), *(u[-1] for u in updates)}
 
 
 def _update_sql(dialect: str) -> str:
@@ -605,6 +608,12 @@ def load_snapshots(
             by_account[row["id"]] = dict(row)
     by_touch = _grouped(conn, touches, list(people), order=touches.c.id)
     by_event = _grouped(conn, activities, list(people), order=activities.c.id) if activity else {}
+    scores = {r["contact_id"]: r for r in _grouped_rows(conn, contact_scores, list(people))}
+    criteria: dict[int, dict[str, Any]] = {}
+    for criterion in _grouped_rows(conn, qualifications, list(people)):
+        criteria.setdefault(criterion["contact_id"], {})[criterion["criterion"]] = criterion[
+            "value"
+        ]
     return {
         cid: Snapshot(
             contact=p,
@@ -612,9 +621,20 @@ def load_snapshots(
             account=by_account.get(p["account_id"]) if p["account_id"] else None,
             touches=by_touch.get(cid, []),
             activities=by_event.get(cid, []),
+            score=scores.get(cid),
+            qualification=criteria.get(cid, {}),
         )
         for cid, p in people.items()
     }
+
+
+def _grouped_rows(conn: Connection, table: Any, ids: list[int]) -> list[dict[str, Any]]:
+    """The rows of ``table`` that belong to these contacts (score rows, criteria)."""
+    found: list[dict[str, Any]] = []
+    for chunk in chunked(sorted(ids)):
+        query = select(table).where(table.c.contact_id.in_(chunk))
+        found += [dict(r) for r in conn.execute(query).mappings()]
+    return found
 
 
 def _grouped(conn: Connection, table: Any, ids: list[int], *, order: Any) -> dict[int, list[Any]]:

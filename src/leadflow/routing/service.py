@@ -1,0 +1,703 @@
+"""Routing in storage: the active routing file, hand-offs, tasks with business-hours SLAs,
+escalations, recycling, and notices.
+
+- ``leadflow routing load`` activates ``routing.yaml`` (kept by version in
+  ``config_versions``) and writes its users to ``users``. Every user's working hours and
+  holidays are read then, so a bad one is refused with the file's line.
+- A contact that enters the lifecycle's hand-off stage (``prospect``) is routed in the same
+  transaction (:func:`hand_off`): the assignment engine picks the owner from the persisted
+  round-robin and quota state, the owner gets a *first touch* task due in their business
+  hours, and a hand-off notice is queued.
+- Notices are an outbox: written as ``pending`` in the transaction that caused them, and
+  delivered after it by :func:`deliver_notices` (a crash between the two sends nothing twice:
+  each notice has its idempotency key, and a delivered one is marked ``sent``).
+- :func:`check_sla` is the periodic job (``leadflow tasks check``): overdue first touches
+  escalate (notify the team lead, or reassign, as the team says), prospects untouched past
+  ``recycle_after`` go back to nurture as ``recycled`` with the reason, prospects nobody
+  could take are routed again, and pending notices are delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from leadflow.activity.models import activities
+from leadflow.channels import Channel, Notice
+from leadflow.clock import Clock
+from leadflow.contacts.models import contacts
+from leadflow.errors import ConfigError, Conflict, NotFound
+from leadflow.lifecycle.models import config_versions
+from leadflow.routing.assign import Assignment, Router, RoutingState, new_state
+from leadflow.routing.calendar import (
+    HoursError,
+    WorkingHours,
+    add_business_time,
+    national_holidays,
+    parse_hours,
+)
+from leadflow.routing.config import ROUTING_FILE, RoutingConfig, User, parse_config
+from leadflow.routing.models import notices, routing_state, tasks, users
+from leadflow.rules import Node
+from leadflow.scoring.service import load_snapshots
+from leadflow.storage.database import Database
+from leadflow.storage.sql import chunked
+
+KIND = "routing"
+STATE_KEY = "assign"
+DEFAULT_HOURS: Mapping[str, object] = {"mon-fri": "09:00-17:00"}
+DEFAULT_FIRST_TOUCH = timedelta(hours=4)
+# Activity types that count as sales touching a prospect: they complete an open first-touch
+# task and keep a prospect from being recycled.
+TOUCH_TYPES = ("call", "meeting", "email_sent", "email_replied")
+_PARSED: dict[str, RoutingConfig] = {}
+_ROUTERS: dict[str, Router] = {}
+# Working hours by what the file says (zone, hours, holidays) and year.
+_HOURS: dict[tuple[str, str, int], WorkingHours] = {}
+
+
+# -- the active file -----------------------------------------------------------------------
+
+
+def load_routing(
+    db: Database, clock: Clock, text: str, *, filename: str = ROUTING_FILE
+) -> RoutingConfig:
+    """Activate ``text`` (refused whole on any problem) and write its users."""
+    config = parse_config(text, filename=filename)
+    now = clock.now()
+    for user in config.users:
+        hours_of(user, now)  # refuse bad working hours now, not at the first hand-off
+    with db.write() as conn:
+        _store(conn, config, text, now=now)
+        _write_users(conn, config)
+    return config
+
+
+def load_routing_if_present(db: Database, clock: Clock, path: Path) -> RoutingConfig | None:
+    """At start-up of a workspace with a routing file and none active."""
+    with db.read() as conn:
+        if active_routing(conn) is not None or not path.exists():
+            return None
+    try:
+        return load_routing(db, clock, path.read_text(encoding="utf-8"), filename=path.name)
+    except ConfigError:
+        return None  # `leadflow config check` says what is wrong
+
+
+def _store(conn: Connection, config: RoutingConfig, text: str, *, now: datetime) -> None:
+    conn.execute(update(config_versions).where(config_versions.c.kind == KIND).values(active=False))
+    known = conn.execute(
+        select(config_versions.c.id).where(
+            config_versions.c.kind == KIND, config_versions.c.version == config.version
+        )
+    ).scalar()
+    if known is None:
+        conn.execute(
+            insert(config_versions).values(
+                kind=KIND, version=config.version, source=text, loaded_at=now, active=True
+            )
+        )
+    else:
+        conn.execute(
+            update(config_versions).where(config_versions.c.id == known).values(active=True)
+        )
+    _PARSED[config.version] = config
+
+
+def _write_users(conn: Connection, config: RoutingConfig) -> None:
+    """The file's users replace the table's; users dropped from the file stay, inactive
+    (tasks and contacts still name them)."""
+    conn.execute(update(users).values(active=False))
+    for user in config.users:
+        row = {
+            "name": user.name,
+            "email": user.email,
+            "role": user.role.value,
+            "team": user.team,
+            "capacity": user.capacity,
+            "daily_quota": user.daily_quota,
+            "timezone": user.timezone,
+            "active": user.active,
+        }
+        if not conn.execute(update(users).where(users.c.id == user.id).values(**row)).rowcount:
+            conn.execute(insert(users).values(id=user.id, **row))
+
+
+def active_routing(conn: Connection) -> RoutingConfig | None:
+    row = conn.execute(
+        select(config_versions.c.version, config_versions.c.source).where(
+            config_versions.c.kind == KIND, config_versions.c.active
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.version not in _PARSED:
+        _PARSED[row.version] = parse_config(row.source, filename=f"routing {row.version}")
+    return _PARSED[row.version]
+
+
+def _router(config: RoutingConfig) -> Router:
+    if config.version not in _ROUTERS:
+        _ROUTERS[config.version] = Router(config)
+    return _ROUTERS[config.version]
+
+
+# -- working hours -------------------------------------------------------------------------
+
+
+def hours_of(user: User, now: datetime) -> WorkingHours:
+    """A user's working hours with their holidays for this year and the next two."""
+    written = (user.hours, user.holidays)
+    key = (user.timezone, repr([_plain(n) if n is not None else None for n in written]), now.year)
+    if key not in _HOURS:
+        try:
+            week = _plain(user.hours) if user.hours is not None else DEFAULT_HOURS
+            if not isinstance(week, Mapping):
+                raise HoursError(f"expected a mapping of days to hours, got {week!r}")
+            _HOURS[key] = parse_hours(week, user.timezone, _holidays(user, now.year))
+        except HoursError as exc:
+            where = user.hours.at if user.hours is not None else user.at
+            raise ConfigError(f"{where}: user {user.id!r}: {exc}") from None
+    return _HOURS[key]
+
+
+def _holidays(user: User, year: int) -> list[date | str]:
+    if user.holidays is None:
+        return []
+    data = _plain(user.holidays)
+    if isinstance(data, list):
+        return [str(d) for d in data]
+    if not isinstance(data, Mapping):
+        raise HoursError("holidays: expected {country: XX, dates: [...]} or a list of dates")
+    found: list[date | str] = [str(d) for d in data.get("dates", [])]
+    if data.get("country"):
+        years = range(year, year + 3)
+        subdivision = data.get("subdivision")
+        found += national_holidays(
+            str(data["country"]), years, str(subdivision) if subdivision else None
+        )
+    return found
+
+
+def _plain(node: Node) -> Any:
+    """A located node as plain data (calendar reads plain mappings, lists and strings)."""
+    if node.kind == "mapping":
+        return {entry.key: _plain(entry.value) for entry in node.entries}
+    if node.kind == "list":
+        return [_plain(item) for item in node.items]
+    return node.value
+
+
+# -- hand-off ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandOff:
+    contact_id: int
+    assignment: Assignment
+    task_id: int | None = None
+    due_at: datetime | None = None
+
+
+def hand_off(conn: Connection, contact_ids: Sequence[int], *, now: datetime) -> list[HandOff]:
+    """Route contacts that just entered the hand-off stage, in the caller's transaction."""
+    config = active_routing(conn)
+    if config is None or not contact_ids:
+        return []
+    state = _load_state(conn)
+    snapshots = load_snapshots(conn, contact_ids, now, activity=False)
+    done: list[HandOff] = []
+    for contact_id in sorted(snapshots):
+        snapshot = snapshots[contact_id]
+        account = snapshot.account or {}
+        assignment, state = _router(config).assign(
+            snapshot,
+            state,
+            now=now,
+            account_owner=_account_owner(conn, snapshot.contact.get("account_id"), contact_id),
+            country=snapshot.contact.get("country") or account.get("country"),
+            industry=account.get("industry"),
+        )
+        done.append(_give(conn, config, contact_id, assignment, now=now))
+    _save_state(conn, state)
+    return done
+
+
+def _give(
+    conn: Connection,
+    config: RoutingConfig,
+    contact_id: int,
+    assignment: Assignment,
+    *,
+    now: datetime,
+) -> HandOff:
+    if assignment.user_id is None:
+        return HandOff(contact_id, assignment)
+    owner = config.user(assignment.user_id)
+    assert owner is not None, "the router only picks users of the config"
+    conn.execute(update(contacts).where(contacts.c.id == contact_id).values(owner_id=owner.id))
+    due = add_business_time(
+        now, config.sla.first_touch or DEFAULT_FIRST_TOUCH, hours_of(owner, now)
+    )
+    task_id = _new_task(conn, contact_id, owner.id, "first_touch", "First touch", now=now, due=due)
+    _queue(
+        conn,
+        kind="handoff",
+        recipient=owner,
+        subject=f"New prospect for you: contact {contact_id}",
+        body=f"{assignment.reason}. First touch due {due.isoformat()}.",
+        data={
+            "contact_id": contact_id,
+            "task_id": task_id,
+            "due_at": due.isoformat(),
+            "rule": assignment.rule,
+        },
+        key=f"handoff:{task_id}",
+        now=now,
+    )
+    return HandOff(contact_id, assignment, task_id, due)
+
+
+def _account_owner(conn: Connection, account_id: int | None, contact_id: int) -> str | None:
+    """The owner of the account's other contacts, most recently routed first: the account
+    stays with them."""
+    if account_id is None:
+        return None
+    return conn.execute(
+        select(contacts.c.owner_id)
+        .where(
+            contacts.c.account_id == account_id,
+            contacts.c.id != contact_id,
+            contacts.c.owner_id.is_not(None),
+        )
+        .order_by(contacts.c.stage_entered_at.desc(), contacts.c.id.desc())
+        .limit(1)
+    ).scalar()
+
+
+def _load_state(conn: Connection) -> RoutingState:
+    query = select(routing_state.c.data).where(routing_state.c.key == STATE_KEY)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # two processes handing off take turns
+    data = conn.execute(query).scalar()
+    if data is None:
+        return new_state()
+    return {"weights": dict(data.get("weights", {})), "today": dict(data.get("today", {}))}
+
+
+def _save_state(conn: Connection, state: RoutingState) -> None:
+    data = {"weights": state["weights"], "today": state["today"]}
+    if not conn.execute(
+        update(routing_state).where(routing_state.c.key == STATE_KEY).values(data=data)
+    ).rowcount:
+        conn.execute(insert(routing_state).values(key=STATE_KEY, data=data))
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+def _new_task(
+    conn: Connection,
+    contact_id: int,
+    owner: str,
+    kind: str,
+    title: str,
+    *,
+    now: datetime,
+    due: datetime,
+) -> int:
+    return int(
+        conn.execute(
+            insert(tasks)
+            .values(
+                contact_id=contact_id,
+                owner_id=owner,
+                kind=kind,
+                title=title,
+                status="open",
+                created_at=now,
+                due_at=due,
+            )
+            .returning(tasks.c.id)
+        ).scalar_one()
+    )
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    contact_id: int
+    owner_id: str
+    kind: str
+    title: str
+    status: str
+    created_at: datetime
+    due_at: datetime
+    done_at: datetime | None
+    escalated_at: datetime | None
+    note: str | None
+
+    def overdue(self, now: datetime) -> bool:
+        return self.status == "open" and self.due_at < now
+
+    @property
+    def met(self) -> bool | None:
+        """Whether it was done in time; None while open."""
+        return None if self.done_at is None else self.done_at <= self.due_at
+
+
+def list_tasks(
+    db: Database,
+    *,
+    now: datetime,
+    owner: str | None = None,
+    overdue: bool = False,
+    status: str | None = "open",
+) -> list[Task]:
+    query = select(tasks).order_by(tasks.c.due_at, tasks.c.id)
+    if owner is not None:
+        query = query.where(tasks.c.owner_id == owner)
+    if status is not None:
+        query = query.where(tasks.c.status == status)
+    if overdue:
+        query = query.where(tasks.c.status == "open", tasks.c.due_at < now)
+    with db.read() as conn:
+        return [Task(**row) for row in conn.execute(query).mappings()]
+
+
+def complete_task(db: Database, clock: Clock, task_id: int, *, note: str | None = None) -> Task:
+    """Mark a task done; a first touch done opens the follow-up task (``sla.follow_up``)."""
+    now = clock.now()
+    with db.write() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        if row["status"] != "open":
+            raise Conflict(f"task {task_id} is {row['status']}, not open")
+        _finish(conn, [task_id], now=now, note=note)
+        if row["kind"] == "first_touch":
+            _follow_up(conn, row["contact_id"], row["owner_id"], now=now)
+        found = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
+    return Task(**found)
+
+
+def _finish(
+    conn: Connection, ids: Iterable[int], *, now: datetime, note: str | None = None
+) -> None:
+    for chunk in chunked(sorted(ids)):
+        conn.execute(
+            update(tasks).where(tasks.c.id.in_(chunk)).values(status="done", done_at=now, note=note)
+        )
+
+
+def _follow_up(conn: Connection, contact_id: int, owner_id: str, *, now: datetime) -> None:
+    config = active_routing(conn)
+    owner = config.user(owner_id) if config is not None else None
+    if config is None or owner is None or config.sla.follow_up is None:
+        return
+    due = add_business_time(now, config.sla.follow_up, hours_of(owner, now))
+    _new_task(conn, contact_id, owner_id, "follow_up", "Follow up", now=now, due=due)
+
+
+def touched(conn: Connection, touches: Mapping[int, datetime], *, now: datetime) -> None:
+    """Sales touched these contacts (a call, a meeting, an email sent...): their open first
+    touch is done, in the caller's transaction (the events path calls this)."""
+    if not touches:
+        return
+    open_tasks = conn.execute(
+        select(tasks.c.id, tasks.c.contact_id, tasks.c.owner_id).where(
+            tasks.c.contact_id.in_(sorted(touches)),
+            tasks.c.kind == "first_touch",
+            tasks.c.status == "open",
+        )
+    ).all()
+    for task_id, contact_id, owner_id in open_tasks:
+        _finish(conn, [task_id], now=touches[contact_id], note="touched")
+        _follow_up(conn, contact_id, owner_id, now=now)
+
+
+# -- the SLA job ---------------------------------------------------------------------------
+
+
+@dataclass
+class SlaReport:
+    escalated: list[int] = field(default_factory=list)  # task ids
+    reassigned: list[int] = field(default_factory=list)  # contact ids
+    recycled: list[int] = field(default_factory=list)  # contact ids
+    routed: list[int] = field(default_factory=list)  # contacts nobody had, now owned
+    sent: int = 0
+    failed: int = 0
+
+
+def check_sla(db: Database, clock: Clock, channel: Channel) -> SlaReport:
+    """The periodic job: run the lifecycle rules (some wait on time), escalate overdue first
+    touches, recycle untouched prospects, route the unowned, then deliver the notices."""
+    now = clock.now()
+    report = SlaReport()
+    with db.write() as conn:
+        # Rules that wait on time (min_stay) hold without any event: they run here too.
+        from leadflow.lifecycle.service import apply_rules
+
+        apply_rules(conn, None, now=now)
+        config = active_routing(conn)
+        if config is not None:
+            _escalate(conn, config, now, report)
+            _recycle(conn, config, now, report)
+            _route_unowned(conn, now, report)
+    report.sent, report.failed = deliver_notices(db, channel)
+    return report
+
+
+def _escalate(conn: Connection, config: RoutingConfig, now: datetime, report: SlaReport) -> None:
+    overdue = (
+        conn.execute(
+            select(tasks).where(
+                tasks.c.kind == "first_touch",
+                tasks.c.status == "open",
+                tasks.c.due_at < now,
+                tasks.c.escalated_at.is_(None),
+            )
+        )
+        .mappings()
+        .all()
+    )
+    for row in overdue:
+        task = dict(row)
+        owner = config.user(task["owner_id"])
+        team = config.team(owner.team) if owner is not None and owner.team else None
+        report.escalated.append(task["id"])
+        if team is not None and team.escalation.value == "reassign":
+            _reassign(conn, config, task, now, report)
+        else:
+            _notify_lead(conn, config, task, team.lead if team else None, now)
+
+
+def _notify_lead(
+    conn: Connection,
+    config: RoutingConfig,
+    task: Mapping[str, Any],
+    lead_id: str | None,
+    now: datetime,
+) -> None:
+    conn.execute(update(tasks).where(tasks.c.id == task["id"]).values(escalated_at=now))
+    lead = config.user(lead_id) if lead_id else None
+    if lead is None:
+        return
+    _queue(
+        conn,
+        kind="escalation",
+        recipient=lead,
+        subject=f"Overdue first touch: contact {task['contact_id']} ({task['owner_id']})",
+        body=f"The first touch was due {task['due_at'].isoformat()} and is not done.",
+        data={"contact_id": task["contact_id"], "task_id": task["id"], "owner": task["owner_id"]},
+        key=f"escalation:{task['id']}",
+        now=now,
+    )
+
+
+def _reassign(
+    conn: Connection,
+    config: RoutingConfig,
+    task: Mapping[str, Any],
+    now: datetime,
+    report: SlaReport,
+) -> None:
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task["id"])
+        .values(status="escalated", escalated_at=now, note="reassigned: first touch overdue")
+    )
+    conn.execute(update(contacts).where(contacts.c.id == task["contact_id"]).values(owner_id=None))
+    state = _load_state(conn)
+    snapshot = load_snapshots(conn, [task["contact_id"]], now, activity=False)[task["contact_id"]]
+    for _ in range(len(config.users)):  # the pool's next turn; skip the late owner
+        assignment, state = _router(config).assign(snapshot, state, now=now)
+        if assignment.user_id != task["owner_id"]:
+            break
+    _save_state(conn, state)
+    if assignment.user_id is not None and assignment.user_id != task["owner_id"]:
+        _give(conn, config, task["contact_id"], assignment, now=now)
+        report.reassigned.append(task["contact_id"])
+
+
+def _recycle(conn: Connection, config: RoutingConfig, now: datetime, report: SlaReport) -> None:
+    """Prospects in the hand-off stage longer than ``recycle_after`` with no touch since they
+    entered it go back to nurture as recycled (when the lifecycle allows the move)."""
+    from leadflow.lifecycle.service import active_lifecycle, recycle
+
+    lifecycle = active_lifecycle(conn)
+    after = config.sla.recycle_after
+    if lifecycle is None or lifecycle.handoff is None or after is None:
+        return
+    touched_since = (
+        select(activities.c.id)
+        .where(
+            activities.c.contact_id == contacts.c.id,
+            activities.c.type.in_(TOUCH_TYPES),
+            activities.c.occurred_at >= contacts.c.stage_entered_at,
+        )
+        .exists()
+    )
+    done_since = (
+        select(tasks.c.id)
+        .where(
+            tasks.c.contact_id == contacts.c.id,
+            tasks.c.status == "done",
+            tasks.c.done_at >= contacts.c.stage_entered_at,
+        )
+        .exists()
+    )
+    stale = conn.scalars(
+        select(contacts.c.id).where(
+            contacts.c.status == "active",
+            contacts.c.stage == lifecycle.handoff,
+            contacts.c.stage_entered_at <= now - after,
+            ~touched_since,
+            ~done_since,
+        )
+    ).all()
+    for contact_id in stale:
+        reason = f"untouched for {after.days} days after hand-off"
+        if recycle(conn, contact_id, reason=reason, now=now):
+            _close_open_tasks(conn, contact_id, now=now, note=f"recycled: {reason}")
+            report.recycled.append(contact_id)
+
+
+def _close_open_tasks(conn: Connection, contact_id: int, *, now: datetime, note: str) -> None:
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.contact_id == contact_id, tasks.c.status == "open")
+        .values(status="cancelled", done_at=now, note=note)
+    )
+
+
+def _route_unowned(conn: Connection, now: datetime, report: SlaReport) -> None:
+    from leadflow.lifecycle.service import active_lifecycle
+
+    lifecycle = active_lifecycle(conn)
+    if lifecycle is None or lifecycle.handoff is None:
+        return
+    waiting = conn.scalars(
+        select(contacts.c.id).where(
+            contacts.c.status == "active",
+            contacts.c.stage == lifecycle.handoff,
+            contacts.c.owner_id.is_(None),
+        )
+    ).all()
+    for done in hand_off(conn, waiting, now=now):
+        if done.assignment.user_id is not None:
+            report.routed.append(done.contact_id)
+
+
+# -- notices ---------------------------------------------------------------------------------
+
+
+def _queue(
+    conn: Connection,
+    *,
+    kind: str,
+    recipient: User,
+    subject: str,
+    body: str,
+    data: Mapping[str, Any],
+    key: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(notices).values(
+            kind=kind,
+            recipient=recipient.id,
+            channel="",
+            subject=subject,
+            data={**data, "body": body, "email": recipient.email},
+            status="pending",
+            attempts=0,
+            created_at=now,
+            idempotency_key=key,
+        )
+    )
+
+
+def deliver_notices(db: Database, channel: Channel) -> tuple[int, int]:
+    """Send every pending or failed notice through ``channel``; (sent, failed). Each
+    outcome is written as soon as it is known."""
+    with db.read() as conn:
+        waiting = (
+            conn.execute(
+                select(notices)
+                .where(or_(notices.c.status == "pending", notices.c.status == "failed"))
+                .order_by(notices.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    sent = failed = 0
+    for row in waiting:
+        data = dict(row["data"])
+        body, email = data.pop("body", ""), data.pop("email", "")
+        notice = Notice(
+            kind=row["kind"],
+            recipient_user_id=row["recipient"],
+            recipient_email=email,
+            subject=row["subject"],
+            body=body,
+            idempotency_key=row["idempotency_key"],
+            data=data,
+        )
+        delivery = channel.send(notice)
+        with db.write() as conn:
+            conn.execute(
+                update(notices)
+                .where(notices.c.id == row["id"])
+                .values(
+                    status="sent" if delivery.ok else "failed",
+                    channel=delivery.channel,
+                    detail=delivery.detail,
+                    attempts=row["attempts"] + delivery.attempts,
+                )
+            )
+        sent, failed = (sent + 1, failed) if delivery.ok else (sent, failed + 1)
+    return sent, failed
+
+
+def list_notices(db: Database, *, status: str | None = None) -> list[dict[str, Any]]:
+    query = select(notices).order_by(notices.c.id)
+    if status is not None:
+        query = query.where(notices.c.status == status)
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def sla_compliance(db: Database, *, now: datetime) -> tuple[int, int, int]:
+    """First touches (done in time, done late or overdue, still open and not yet due)."""
+    with db.read() as conn:
+        rows = conn.execute(
+            select(tasks.c.status, tasks.c.due_at, tasks.c.done_at).where(
+                tasks.c.kind == "first_touch"
+            )
+        ).all()
+    met = sum(1 for s, due, done in rows if done is not None and s == "done" and done <= due)
+    open_in_time = sum(1 for s, due, _ in rows if s == "open" and due >= now)
+    return met, len(rows) - met - open_in_time, open_in_time
+
+
+__all__ = [
+    "HandOff",
+    "SlaReport",
+    "Task",
+    "active_routing",
+    "check_sla",
+    "complete_task",
+    "deliver_notices",
+    "hand_off",
+    "list_notices",
+    "list_tasks",
+    "load_routing",
+    "sla_compliance",
+    "touched",
+]

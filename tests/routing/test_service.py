@@ -1,0 +1,198 @@
+"""Routing in storage: prospects handed to sales with a first-touch task due in the owner's
+business hours, fair turns kept across hand-offs, touches completing tasks, escalations,
+recycling and the notice outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leadflow.activity.inputs import EventInput
+from leadflow.activity.service import record_events
+from leadflow.channels import MemoryChannel
+from leadflow.clock import FrozenClock
+from leadflow.contacts.inputs import AccountInput, ContactInput
+from leadflow.contacts.service import capture_contact
+from leadflow.errors import ConfigError
+from leadflow.lifecycle.service import move_contact, stage_history, stage_of
+from leadflow.routing.config import RoutingConfigError
+from leadflow.routing.service import (
+    check_sla,
+    complete_task,
+    deliver_notices,
+    list_notices,
+    list_tasks,
+    load_routing,
+    sla_compliance,
+)
+from leadflow.storage.database import Database
+
+ROUTING = """\
+users:
+  - {id: ana, name: Ana, email: ana@x.example, role: sales, team: emea, timezone: Europe/Madrid}
+  - {id: bo, name: Bo, email: bo@x.example, role: sales, team: emea, timezone: Europe/Madrid}
+  - {id: cy, name: Cy, email: cy@x.example, role: sales, team: emea, timezone: Europe/Madrid}
+  - {id: lea, name: Lea, email: lea@x.example, role: admin}
+teams:
+  - {id: emea, lead: lea, escalation: notify_lead}
+rules:
+  - {name: everyone, team: emea}
+sla:
+  first_touch: 4h
+  follow_up: 2d
+  recycle_after: 14d
+"""
+
+
+def _prospect(db: Database, clock: FrozenClock, email: str, **account: object) -> int:
+    """A contact moved by hand up to sql, then to prospect: the hand-off."""
+    contact = ContactInput(email=email, account=AccountInput(**account) if account else None)
+    contact_id = capture_contact(db, clock, contact).contact_id
+    for stage in ("lead", "mql", "sql", "prospect"):
+        move_contact(db, clock, contact_id, stage, by="sam", reason="test")
+    return contact_id
+
+
+def _owner(db: Database, contact_id: int) -> str | None:
+    tasks = [
+        t for t in list_tasks(db, now=datetime.now(UTC), status=None) if t.contact_id == contact_id
+    ]
+    return tasks[-1].owner_id if tasks else None
+
+
+def test_a_prospect_gets_an_owner_a_first_touch_task_and_a_notice(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+    clock.set(datetime(2026, 11, 6, 15, 0, tzinfo=UTC))  # Friday 16:00 in Madrid
+
+    contact_id = _prospect(db, clock, "ann@acme.example")
+
+    (task,) = list_tasks(db, now=clock.now())
+    assert (task.contact_id, task.owner_id, task.kind) == (contact_id, "ana", "first_touch")
+    # 1 hour on Friday (16:00-17:00), 3 on Monday (09:00-12:00 Madrid = 11:00 UTC).
+    assert task.due_at == datetime(2026, 11, 9, 11, 0, tzinfo=UTC)
+    (notice,) = list_notices(db)
+    assert (notice["kind"], notice["recipient"], notice["status"]) == ("handoff", "ana", "pending")
+
+    channel = MemoryChannel()
+    assert deliver_notices(db, channel) == (1, 0)
+    assert [n.recipient_user_id for n in channel.sent] == ["ana"]
+    assert list_notices(db)[0]["status"] == "sent"
+    assert deliver_notices(db, channel) == (0, 0)  # nothing is sent twice
+
+
+def test_turns_are_fair_across_hand_offs(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+
+    owners = [_owner(db, _prospect(db, clock, f"p{i}@x{i}.example")) for i in range(9)]
+
+    assert owners == ["ana", "bo", "cy"] * 3
+
+
+def test_a_call_completes_the_first_touch_and_opens_the_follow_up(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+    contact_id = _prospect(db, clock, "ann@acme.example")
+    clock.advance(timedelta(hours=1))
+
+    record_events(db, clock, [EventInput(type="call", email="ann@acme.example")])
+
+    done = [t for t in list_tasks(db, now=clock.now(), status=None) if t.contact_id == contact_id]
+    assert [(t.kind, t.status, t.met) for t in done] == [
+        ("first_touch", "done", True),
+        ("follow_up", "open", None),
+    ]
+    assert sla_compliance(db, now=clock.now()) == (1, 0, 0)
+
+
+def test_an_overdue_first_touch_notifies_the_team_lead_once(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+    _prospect(db, clock, "ann@acme.example")
+    clock.advance(timedelta(days=1))
+    channel = MemoryChannel()
+
+    report = check_sla(db, clock, channel)
+    again = check_sla(db, clock, channel)
+
+    assert len(report.escalated) == 1
+    assert again.escalated == []
+    assert [(n.kind, n.recipient_user_id) for n in channel.sent] == [
+        ("handoff", "ana"),
+        ("escalation", "lea"),
+    ]
+    assert sla_compliance(db, now=clock.now()) == (0, 1, 0)
+
+
+def test_an_overdue_first_touch_is_reassigned_when_the_team_says_so(
+    db: Database, clock: FrozenClock
+):
+    load_routing(db, clock, ROUTING.replace("escalation: notify_lead", "escalation: reassign"))
+    contact_id = _prospect(db, clock, "ann@acme.example")
+    clock.advance(timedelta(days=1))
+
+    report = check_sla(db, clock, MemoryChannel())
+
+    assert report.reassigned == [contact_id]
+    tasks = [t for t in list_tasks(db, now=clock.now(), status=None) if t.contact_id == contact_id]
+    assert [(t.owner_id, t.status) for t in tasks] == [("ana", "escalated"), ("bo", "open")]
+
+
+def test_an_untouched_prospect_returns_to_nurture_as_recycled(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+    contact_id = _prospect(db, clock, "ann@acme.example")
+    touched_id = _prospect(db, clock, "bob@beta.example")
+    record_events(db, clock, [EventInput(type="meeting", email="bob@beta.example")])
+    clock.advance(timedelta(days=15))
+
+    report = check_sla(db, clock, MemoryChannel())
+
+    assert report.recycled == [contact_id]
+    assert stage_of(db, contact_id)[1] == "recycled"
+    assert stage_history(db, contact_id)[-1]["reason"] == "untouched for 14 days after hand-off"
+    assert stage_of(db, touched_id)[1] == "prospect"
+    open_tasks = [t for t in list_tasks(db, now=clock.now()) if t.contact_id == contact_id]
+    assert open_tasks == []
+
+
+def test_the_account_owner_keeps_the_account(db: Database, clock: FrozenClock):
+    text = ROUTING.replace(
+        "{name: everyone, team: emea}", "{name: keep, team: emea, strategy: account_owner}"
+    )
+    load_routing(db, clock, text)
+    first = _prospect(db, clock, "ann@acme.example")
+    _prospect(db, clock, "zed@other.example")  # bo's turn
+
+    second = _prospect(db, clock, "bea@acme.example")
+
+    assert _owner(db, first) == _owner(db, second) == "ana"
+
+
+def test_completing_a_task_twice_is_refused(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+    _prospect(db, clock, "ann@acme.example")
+    (task,) = list_tasks(db, now=clock.now())
+
+    complete_task(db, clock, task.id, note="called")
+
+    with pytest.raises(Exception, match="is done, not open"):
+        complete_task(db, clock, task.id)
+
+
+def test_a_bad_routing_file_is_refused_and_the_previous_stays(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+
+    with pytest.raises(
+        RoutingConfigError,
+        match=r"routing.yaml:9: rule .everyone.: .* missing team .amer.",
+    ):
+        load_routing(db, clock, ROUTING.replace("team: emea}\nsla", "team: amer}\nsla"))
+    with pytest.raises(ConfigError, match=r"routing.yaml:2: user 'ana'.*nope"):
+        load_routing(
+            db,
+            clock,
+            ROUTING.replace(
+                "timezone: Europe/Madrid}", "timezone: Europe/Madrid, hours: {nope: '9-5'}}", 1
+            ),
+        )
+
+    _prospect(db, clock, "ann@acme.example")
+    assert len(list_tasks(db, now=clock.now())) == 1  # routed by the first file
