@@ -376,9 +376,8 @@ def weekly_minutes(hours: WorkingHours) -> int:
     return sum(i.end - i.start for day in hours.week for i in day)
 
 
-instants = st.datetimes(
-    datetime(2011, 1, 1), datetime(2027, 12, 31), timezones=st.sampled_from(ZONES).map(ZoneInfo)
-)
+zones = st.sampled_from(ZONES).map(ZoneInfo)
+instants = st.datetimes(datetime(2011, 1, 1), datetime(2027, 12, 31), timezones=zones)
 
 
 @given(hours=working_hours(), start=instants, data=st.data())
@@ -411,13 +410,35 @@ def test_zero_duration_is_the_next_working_instant(hours, start):
 gaps = st.timedeltas(timedelta(0), timedelta(days=60))
 
 
-@given(hours=working_hours(), a=instants, first=gaps, second=gaps)
+@given(hours=working_hours(), a=instants, first=gaps, second=gaps, zone=zones)
 @settings(deadline=None)
-def test_business_time_adds_up_and_never_exceeds_real_time(hours, a, first, second):
-    b = a + first
-    c = b + second
+def test_business_time_adds_up_and_never_exceeds_real_time(hours, a, first, second, zone):
+    # Step in UTC: aware arithmetic within one zone is wall-clock arithmetic and drops ``fold``,
+    # so ``a + first`` can be real time *before* ``a`` in a DST fold or gap. astimezone() then
+    # shows b and c in a zone with the right fold, keeping a <= b <= c in real time.
+    b = (a.astimezone(UTC) + first).astimezone(zone)
+    c = (b.astimezone(UTC) + second).astimezone(zone)
 
     whole = business_time_between(a, c, hours)
 
     assert whole == business_time_between(a, b, hours) + business_time_between(b, c, hours)
-    assert timedelta(0) <= whole <= c - a
+    assert timedelta(0) <= whole <= c.astimezone(UTC) - a.astimezone(UTC)  # real elapsed time
+
+
+def test_folded_and_skipped_wall_times_are_read_as_their_real_instants():
+    # What the property above first tripped over: the same wall time with another fold is
+    # another instant, an hour apart, although ``-`` on same-zone datetimes says zero.
+    hours = parse_hours({"sun": "00:00-04:00"}, NY)
+    edt = datetime(2011, 11, 6, 1, 30, tzinfo=ZoneInfo(NY))  # 05:30 UTC
+    est = edt.replace(fold=1)  # 06:30 UTC
+    assert business_time_between(edt, est, hours) == H
+    assert business_time_between(est, edt, hours) == timedelta(0)
+    assert business_time_between(est, est + timedelta(0), hours) == timedelta(0)  # fold dropped
+    assert business_time_between(est + timedelta(0), est, hours) == H
+
+    hours = parse_hours({"sun": "00:00-08:00"}, NY)
+    gap_early = datetime(2011, 3, 13, 2, 0, fold=1, tzinfo=ZoneInfo(NY))  # read as EDT: 06:00 UTC
+    gap_late = gap_early.replace(fold=0)  # read as EST: 07:00 UTC
+    assert gap_late - gap_early == timedelta(0)
+    assert business_time_between(gap_early, gap_late, hours) == H
+    assert business_time_between(gap_late, gap_early, hours) == timedelta(0)
