@@ -11,7 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
 from leadflow import __version__
-from leadflow.cli import config, contacts, db, demo, export, imports, scoring
+from leadflow.cli import config, contacts, db, demo, export, imports, lifecycle, scoring
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
 from leadflow.errors import LeadflowError
@@ -55,6 +55,9 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(config.app, name="config")
 app.add_typer(scoring.app, name="score")
 app.command("explain")(scoring.explain)
+app.add_typer(lifecycle.app, name="lifecycle")
+app.add_typer(lifecycle.stage_app, name="stage")
+app.command("qualify")(lifecycle.qualify)
 
 
 @app.callback()

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from leadflow.cli import lifecycle, scoring
 from leadflow.cli.context import state
-from leadflow.cli.scoring import active_version
 from leadflow.errors import ConfigError, StorageError
+from leadflow.lifecycle.config import (
+    LIFECYCLE_FILE,
+    LifecycleConfig,
+    LifecycleConfigError,
+    parse_lifecycle,
+)
+from leadflow.routing.config import ROUTING_FILE, RoutingConfigError
+from leadflow.routing.config import parse_config as parse_routing
 from leadflow.scoring import SCORING_FILE, ScoringModel, ScoringModelError, load_model
 from leadflow.settings import Settings
+from leadflow.storage.database import Database
 from leadflow.workspace import CONFIG_FILE, DATABASE_FILE, Workspace, find_root, load_config
 
 app = typer.Typer(help="Workspace configuration files.", no_args_is_help=True)
@@ -24,7 +35,7 @@ def check(
         Path | None, typer.Argument(help="Workspace folder (default: as for every command).")
     ] = None,
 ) -> None:
-    """Validate leadflow.yaml and scoring.yaml without changing anything."""
+    """Validate leadflow.yaml, scoring.yaml, lifecycle.yaml and routing.yaml; change nothing."""
     root = find_root(path or state(ctx).workspace_path)
     problems: list[str] = []
     try:
@@ -33,6 +44,8 @@ def check(
         # load_config names the file by its full path; say it as the workspace knows it.
         problems.append(str(exc).replace(str(root / CONFIG_FILE), CONFIG_FILE, 1))
     model = _scoring(root, problems)
+    lifecycle_config = _lifecycle(root, problems)
+    _routing(root, problems)
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)
@@ -42,30 +55,67 @@ def check(
     else:
         rules = len(model.rules)
         typer.echo(f"ok: {CONFIG_FILE}; {SCORING_FILE} version {model.version} ({rules} rules)")
-        pending = _pending(root, model)
-        if pending:
-            typer.echo(pending)
+    if not (root / LIFECYCLE_FILE).exists():
+        typer.echo(f"no {LIFECYCLE_FILE}: `leadflow init` writes the default lifecycle")
+    for line in _pending(root, _versioned(model, lifecycle_config)):
+        typer.echo(line)
 
 
-def _pending(root: Path, model: ScoringModel) -> str | None:
-    """A line when the file is not the model that scores: editing it changes nothing until
-    `leadflow score --all` activates it. Only reads the database."""
+@dataclass(frozen=True)
+class _Versioned:
+    """A valid file that is activated by a command: compared with the active version."""
+
+    file: str
+    version: str
+    kind: str  # what the active version is called: model, lifecycle
+    command: str
+    active: Callable[[Database], str | None]
+
+
+def _versioned(
+    model: ScoringModel | None, lifecycle_config: LifecycleConfig | None
+) -> list[_Versioned]:
+    found = []
+    if model is not None:
+        found.append(
+            _Versioned(
+                SCORING_FILE, model.version, "model", "leadflow score --all", scoring.active_version
+            )
+        )
+    if lifecycle_config is not None:
+        found.append(
+            _Versioned(
+                LIFECYCLE_FILE,
+                lifecycle_config.version,
+                "lifecycle",
+                "leadflow lifecycle load",
+                lifecycle.active_version,
+            )
+        )
+    return found
+
+
+def _pending(root: Path, files: Sequence[_Versioned]) -> list[str]:
+    """A line for each file that is not the active version: editing it changes nothing until
+    its command activates it. Only reads the database."""
+    if not files:
+        return []
     settings = Settings()
     if settings.database_url is None and not (root / DATABASE_FILE).exists():
-        return None  # no database yet, and opening SQLite would create one
+        return []  # no database yet, and opening SQLite would create one
     try:
         with Workspace.open(root, settings=settings) as ws:
-            active = active_version(ws.db)
+            active = [f.active(ws.db) for f in files]
     except StorageError as exc:
-        # The files are fine; a database out of reach is not their problem.
-        return f"cannot tell whether {SCORING_FILE} is the active model: {exc}"
-    if active == model.version:
-        return None
-    now = f"the active model is {active}" if active else "no model is active yet"
-    return (
-        f"{SCORING_FILE} version {model.version} is not active ({now}): "
-        "run `leadflow score --all` to activate it"
-    )
+        # The files are fine; a database out of reach is not their problem. One line: it is
+        # the same database for every file.
+        return [f"cannot tell whether {files[0].file} is the active {files[0].kind}: {exc}"]
+    return [_not_active(f, a) for f, a in zip(files, active, strict=True) if a != f.version]
+
+
+def _not_active(f: _Versioned, active: str | None) -> str:
+    now = f"the active {f.kind} is {active}" if active else f"no {f.kind} is active yet"
+    return f"{f.file} version {f.version} is not active ({now}): run `{f.command}` to activate it"
 
 
 def _scoring(root: Path, problems: list[str]) -> ScoringModel | None:
@@ -78,3 +128,29 @@ def _scoring(root: Path, problems: list[str]) -> ScoringModel | None:
     except ConfigError as exc:
         problems.append(str(exc))
     return None
+
+
+def _lifecycle(root: Path, problems: list[str]) -> LifecycleConfig | None:
+    path = root / LIFECYCLE_FILE
+    if not path.exists():
+        return None
+    try:
+        return parse_lifecycle(path.read_text(encoding="utf-8"), filename=LIFECYCLE_FILE)
+    except LifecycleConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return None
+
+
+def _routing(root: Path, problems: list[str]) -> None:
+    """routing.yaml is optional: a workspace without one assigns no owners."""
+    path = root / ROUTING_FILE
+    if not path.exists():
+        return
+    try:
+        parse_routing(path.read_text(encoding="utf-8"), filename=ROUTING_FILE)
+    except RoutingConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+    except ConfigError as exc:
+        problems.append(str(exc))
