@@ -123,7 +123,12 @@ def test_form_answers_fill_criteria_through_the_mapping():
     config = parse_lifecycle(DEFAULT.read_text())
 
     found = captured_criteria(
-        config.captures, {"budget": "10k-50k", "timeline": " next year ", "need": "", "x": 1}
+        config.captures,
+        {"budget": "10k_50k", "timeline": " next_quarter ", "challenge": "", "role": "student"},
     )
 
-    assert found == {"budget": ("10k_50k", 0.6), "timing": ("next year", 0.6)}
+    assert found == {
+        "budget": ("10k_50k", 0.6),
+        "authority": ("none", 0.5),
+        "timing": ("this_year", 0.6),
+    }

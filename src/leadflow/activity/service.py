@@ -8,7 +8,7 @@ not written anywhere: it is read from the log (:mod:`leadflow.activity.queries`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,7 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import NotFound, ValidationError
-from leadflow.lifecycle.service import Changes, apply_rules
+from leadflow.lifecycle.service import Changes, apply_rules, capture_criteria
 from leadflow.routing.service import TOUCH_TYPES, touched
 from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
 from leadflow.storage.database import Database
@@ -106,7 +106,13 @@ def record_prepared(
         ],
         now=now,
     )
-    # Lifecycle rules read scores and activity: they run once the batch is scored.
+    # A form's answers fill qualification criteria (lifecycle.yaml's capture:).
+    answers: dict[int, dict[str, Any]] = {}
+    for i, _ in new:
+        if events[i].type == FORM_TYPE:
+            answers.setdefault(contact_ids[i], {}).update(form_answers(events[i].properties))
+    capture_criteria(conn, answers, now=now, by="form")
+    # Lifecycle rules read scores, criteria and activity: they run once the batch is scored.
     types: dict[int, set[str]] = {}
     for i, _ in new:
         types.setdefault(contact_ids[i], set()).add(events[i].type)
@@ -115,7 +121,9 @@ def record_prepared(
         sorted(types),
         now=now,
         activity_ids={contact_ids[i]: ids[events[i].idempotency_key] for i, _ in new},
-        changes=Changes({c: frozenset(t) for c, t in types.items()}, frozenset(rescored)),
+        changes=Changes(
+            {c: frozenset(t) for c, t in types.items()}, frozenset(rescored | set(answers))
+        ),
     )
     # A call, a meeting or an email from sales completes the contact's open first touch.
     touches: dict[int, datetime] = {}
@@ -134,6 +142,16 @@ def record_prepared(
         contacts_created=created,
         event_ids=tuple(event_ids),
     )
+
+
+FORM_TYPE = "form_submit"
+
+
+def form_answers(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A form submission's answers: its ``fields`` object when it has one (as the tracking
+    snippet sends them), else its properties."""
+    fields = properties.get("fields")
+    return dict(fields) if isinstance(fields, Mapping) else dict(properties)
 
 
 def _first_of_each_key(events: Sequence[PreparedEvent]) -> list[int]:

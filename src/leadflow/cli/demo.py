@@ -103,7 +103,24 @@ def _show(summary: DemoSummary, root: Path, fmt: SummaryFormat) -> None:
     render(_channel_rows(summary), columns, Format.table, title="contacts by first-touch channel")
     rows = [{"type": t, "events": n} for t, n in summary.events_by_type.items()]
     render(rows, ("type", "events"), Format.table, title="activity by type")
+    stages = [{"stage": s, "contacts": n} for s, n in summary.stages.items()]
+    render(stages, ("stage", "contacts"), Format.table, title="contacts by lifecycle stage")
+    render_one(_routing_overview(summary), Format.table)
     _hints(root, summary.showcase)
+
+
+def _routing_overview(summary: DemoSummary) -> dict[str, Any]:
+    touch = summary.first_touch
+    closed = touch.get("met", 0) + touch.get("missed", 0)
+    rate = touch.get("met", 0) / closed if closed else 0.0
+    owners = ", ".join(f"{o} {n}" for o, n in summary.owners.items()) or "none"
+    return {
+        "prospects routed": sum(summary.owners.values()),
+        "by owner": owners,
+        "first touch within SLA": f"{touch.get('met', 0)} of {closed} ({rate:.1%})",
+        "first touches still open": touch.get("open", 0),
+        "notices sent": summary.notices,
+    }
 
 
 def _overview(summary: DemoSummary, root: Path) -> dict[str, Any]:

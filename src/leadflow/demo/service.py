@@ -25,7 +25,8 @@ from sqlalchemy import Connection, func, select
 from leadflow.activity.engine import PreparedEvent, prepare_event
 from leadflow.activity.models import activities
 from leadflow.activity.service import record_prepared
-from leadflow.clock import Clock
+from leadflow.channels import MemoryChannel
+from leadflow.clock import Clock, FrozenClock
 from leadflow.contacts.engine import (
     PreparedContact,
     PreparedTouch,
@@ -37,11 +38,16 @@ from leadflow.contacts.normalize import email_key
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.demo.engine import Capture, DemoData, Truth
 from leadflow.errors import Conflict
+from leadflow.lifecycle.service import stage_counts
+from leadflow.routing.config import ROUTING_FILE
+from leadflow.routing.models import notices
+from leadflow.routing.service import check_sla, load_routing, sla_compliance
 from leadflow.settings import Settings
 from leadflow.storage.database import Database
 from leadflow.workspace import CONFIG_FILE, DATABASE_FILE, Workspace
 
 DEMO_FOLDER = "demo"
+DEMO_ROUTING = Path(__file__).with_name("demo_routing.yaml")
 TRUTH_FILE = "truth.csv"
 MANIFEST_FILE = "demo.json"
 TRUTH_COLUMNS = (
@@ -83,6 +89,10 @@ class DemoSummary:
     contacts_by_channel: dict[str, int] = field(default_factory=dict)
     converted_by_channel: dict[str, int] = field(default_factory=dict)
     events_by_type: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, int] = field(default_factory=dict)  # active contacts per stage
+    owners: dict[str, int] = field(default_factory=dict)  # contacts routed to each owner
+    first_touch: dict[str, int] = field(default_factory=dict)  # met, missed, open
+    notices: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,13 +110,20 @@ class _Batch:
 def load_demo(
     db: Database, data: DemoData, *, folder: Path, progress: Progress | None = None
 ) -> DemoSummary:
-    """Replay ``data`` into ``db``; write the ground truth to ``folder/truth.csv``."""
+    """Replay ``data`` into ``db``; write the ground truth to ``folder/truth.csv``.
+
+    After each day, the SLA job runs as a scheduler would run it: overdue first touches
+    escalate, untouched prospects are recycled, notices go out (to the in-memory channel:
+    a demo sends no mail)."""
     started = perf_counter()
     batches = list(_batches(data))
+    channel = MemoryChannel(name="demo")
     for done, batch in enumerate(batches, start=1):
         with db.write() as conn:
             upsert_contacts(conn, batch.captures, now=batch.now)
             record_prepared(conn, batch.events, now=batch.now)
+        check_sla(db, FrozenClock(batch.now), channel)
+        channel.sent.clear()  # recorded in the notices table; the list need not grow
         if progress is not None:
             progress(done, len(batches))
     with db.read() as conn:
@@ -115,6 +132,27 @@ def load_demo(
     buyer = next((t.record for t in data.truth if t.converted), None)
     summary = summarize(db, data, seconds=perf_counter() - started)
     return replace(summary, showcase=None if buyer is None else ids[buyer])
+
+
+def _pipeline(db: Database, end: datetime) -> dict[str, Any]:
+    """Stage counts, owners and first-touch SLA compliance at the end of the demo."""
+    met, missed, waiting = sla_compliance(db, now=end)
+    with db.read() as conn:
+        owners: dict[str, int] = dict(
+            conn.execute(
+                select(contacts.c.owner_id, func.count())
+                .where(contacts.c.owner_id.is_not(None))
+                .group_by(contacts.c.owner_id)
+                .order_by(func.count().desc(), contacts.c.owner_id)
+            ).all()
+        )
+        sent = conn.execute(select(func.count()).select_from(notices)).scalar_one()
+    return {
+        "stages": stage_counts(db),
+        "owners": owners,
+        "first_touch": {"met": met, "missed": missed, "open": waiting},
+        "notices": int(sent),
+    }
 
 
 def _batches(data: DemoData) -> Iterator[_Batch]:
@@ -220,6 +258,7 @@ def summarize(db: Database, data: DemoData, *, seconds: float = 0.0) -> DemoSumm
         contacts_by_channel=by_channel,
         converted_by_channel={ch: converted.get(ch, 0) for ch in by_channel},
         events_by_type=by_type,
+        **_pipeline(db, data.end),
     )
 
 
@@ -271,6 +310,10 @@ def create_demo_workspace(
         raise Conflict(f"{path} exists and is not empty; choose a new folder for the demo")
     local = settings.model_copy(update={"database_url": None, "workspace": path})
     workspace = Workspace.init(path, settings=local, clock=clock, name="leadflow demo")
+    # The demo company's sales team, so prospects are routed with SLAs.
+    routing = DEMO_ROUTING.read_text(encoding="utf-8")
+    (path / ROUTING_FILE).write_text(routing, encoding="utf-8")
+    load_routing(workspace.db, workspace.clock, routing)
     _write_manifest(workspace, {"status": "created"})
     return workspace
 

@@ -218,23 +218,27 @@ def apply_rules(
     now: datetime,
     activity_ids: Mapping[int, int] | None = None,
     changes: Changes | None = None,
+    waiting_only: bool = False,
 ) -> list[tuple[int, Move]]:
     """Run the active lifecycle's rules over these contacts (None: all), in the caller's
     transaction; the moves made. ``activity_ids`` names the event behind each contact's
     evaluation, for the transition rows; ``changes`` (the events path) narrows each rule to
-    the contacts whose data it reads changed in the batch."""
+    the contacts whose data it reads changed in the batch; ``waiting_only`` (the periodic
+    job) runs only the rules with ``min_stay``, which can come to hold with no new data."""
     config = active_lifecycle(conn)
     if config is None or not config.rules or contact_ids == []:
         return []
+    rules = tuple(r for r in config.rules if r.min_stay is not None or not waiting_only)
     made: list[tuple[int, Move]] = []
     visited: dict[int, set[str]] = {}
     pending = None if contact_ids is None else sorted(set(contact_ids))
     if changes is not None and pending is not None:
-        pending = sorted(set(pending) & changes.candidates(config.rules))
+        pending = sorted(set(pending) & changes.candidates(rules))
     for _ in range(len(config.all_stages)):
         if pending == []:
             break
-        moves = _first_moves(conn, config, pending, now=now)
+        moves = _first_moves(conn, config, rules, pending, now=now)
+        rules = config.rules  # a contact that moved is tried against all its new stage's rules
         moves = {cid: m for cid, m in moves.items() if m.target not in visited.get(cid, set())}
         for contact_id, move in sorted(moves.items()):
             visited.setdefault(contact_id, {move.source}).add(move.target)
@@ -283,12 +287,17 @@ def _record_rule_move(
 
 
 def _first_moves(
-    conn: Connection, config: LifecycleConfig, contact_ids: Sequence[int] | None, *, now: datetime
+    conn: Connection,
+    config: LifecycleConfig,
+    rules: Sequence[StageRule],
+    contact_ids: Sequence[int] | None,
+    *,
+    now: datetime,
 ) -> dict[int, Move]:
     """For each contact, the move of the first rule (in file order) that holds for it."""
     found: dict[int, Move] = {}
     stage = func.coalesce(contacts.c.stage, config.initial)
-    for rule in config.rules:
+    for rule in rules:
         for chunk in _pages(contact_ids):
             query = select(contacts.c.id, stage).where(
                 contacts.c.status == "active", stage.in_(rule.sources), chunk, _when(rule, now)
@@ -403,7 +412,9 @@ def capture_criteria(
             )
         )
         for name, (value, confidence) in found.items():
-            if name not in by_sales:
+            criterion = config.criterion(name)
+            allowed = criterion is not None and (not criterion.values or value in criterion.values)
+            if allowed and name not in by_sales:
                 _set_criteria(conn, contact_id, {name: value}, "form", by, confidence, now=now)
 
 

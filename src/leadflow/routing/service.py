@@ -443,7 +443,7 @@ def check_sla(db: Database, clock: Clock, channel: Channel) -> SlaReport:
         # Rules that wait on time (min_stay) hold without any event: they run here too.
         from leadflow.lifecycle.service import apply_rules
 
-        apply_rules(conn, None, now=now)
+        apply_rules(conn, None, now=now, waiting_only=True)
         config = active_routing(conn)
         if config is not None:
             _escalate(conn, config, now, report)
