@@ -8,6 +8,7 @@ import sys
 
 # Benchmark name -> module under bench/ (``import`` is a Python keyword).
 BENCHMARKS = {
+    "assign": "bench.assign",
     "ingest": "bench.ingest",
     "import": "bench.import_contacts",
     "rescore": "bench.rescore",
