@@ -132,3 +132,26 @@ def test_form_answers_fill_criteria_through_the_mapping():
         "authority": ("none", 0.5),
         "timing": ("this_year", 0.6),
     }
+
+
+def test_a_rule_on_an_unknown_criterion_is_refused():
+    text = BASE + (
+        "criteria:\n  need: {}\n"
+        "rules:\n"
+        "  - {name: up, from: [lead], to: mql, when: {qualification.nede: {is_set: true}}}\n"
+    )
+
+    (problem,) = _problems(text)
+    assert problem.startswith("lifecycle.yaml:11: rule 'up': unknown criterion 'nede'")
+    assert "(did you mean 'need'?)" in problem
+
+
+def test_one_bad_move_does_not_hide_the_rules_behind_it():
+    text = BASE.replace("recycled: [lead]", "recycled: [leed]") + (
+        "rules:\n  - {name: up, from: [lead], to: mql}\n"
+    )
+
+    assert _problems(text) == [
+        "lifecycle.yaml:7: unknown stage 'leed' (did you mean 'lead'?); "
+        "stages: lead, mql, sql, recycled"
+    ]

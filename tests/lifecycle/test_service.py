@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from leadflow.activity.inputs import EventInput
 from leadflow.activity.service import record_events
 from leadflow.clock import FrozenClock
 from leadflow.contacts.inputs import AccountInput, ContactInput
+from leadflow.contacts.models import contacts
 from leadflow.contacts.service import capture_contact
 from leadflow.errors import ValidationError
+from leadflow.lifecycle.deals import list_deals
 from leadflow.lifecycle.engine import MoveNotAllowed, decide
 from leadflow.lifecycle.service import (
     active_lifecycle,
@@ -31,6 +34,7 @@ from leadflow.scoring.service import current_score, load_snapshots, rescore
 from leadflow.storage.database import Database
 
 SCORING = Path(__file__).parents[2] / "src/leadflow/scoring/default_scoring.yaml"
+DEFAULT = Path(__file__).parents[2] / "src/leadflow/lifecycle/default_lifecycle.yaml"
 
 
 def _fit_contact(db: Database, clock: FrozenClock, email: str = "ann@acme.example") -> int:
@@ -228,3 +232,40 @@ def test_set_based_rules_agree_with_the_reference_decision(db: Database, clock: 
     reference = decide(config, replayed, now=clock.now())
 
     assert [(m.source, m.target) for m in reference] == made
+
+
+def test_rules_do_not_undo_a_move_by_hand_within_the_hold(db: Database, clock: FrozenClock):
+    contact_id = _fit_contact(db, clock)
+    record_events(db, clock, [_event("pricing_page_view"), _event("webinar_attended")])
+    assert stage_of(db, contact_id)[1] == "mql"  # fit 47, total 65
+
+    move_contact(db, clock, contact_id, "lead", by="sam", reason="not ready yet")
+    record_events(db, clock, [_event("pricing_page_view")])
+    assert stage_of(db, contact_id)[1] == "lead"  # the same data does not overrule sam
+
+    clock.advance(timedelta(days=31))
+    record_events(db, clock, [_event("demo_requested"), _event("trial_started")])
+    assert _moves(db, contact_id)[-2:] == [
+        ("lead", "mql", "rule", "marketing_qualified"),
+        ("mql", "sql", "rule", "sales_accepted"),
+    ]
+
+
+def test_loading_a_lifecycle_stages_contacts_that_have_none(db: Database, clock: FrozenClock):
+    contact_id = capture_contact(db, clock, ContactInput(email="ed@x.example")).contact_id
+    with db.write() as conn:
+        conn.execute(update(contacts).values(stage=None, stage_entered_at=None))
+    clock.advance(timedelta(days=1))
+
+    load_lifecycle(db, clock, DEFAULT.read_text())
+
+    assert stage_of(db, contact_id) == (contact_id, "subscriber", clock.now() - timedelta(days=1))
+
+
+def test_a_move_to_opportunity_opens_one_deal(db: Database, clock: FrozenClock):
+    contact_id = _fit_contact(db, clock)
+    for stage in ("lead", "mql", "sql", "prospect", "opportunity"):
+        move_contact(db, clock, contact_id, stage, by="sam", reason="test")
+
+    (deal,) = list_deals(db)
+    assert (deal.contact_id, deal.status) == (contact_id, "open")

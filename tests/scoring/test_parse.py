@@ -169,3 +169,11 @@ def test_yaml_that_does_not_parse_names_its_line():
 def test_an_unknown_top_level_key_is_refused():
     with pytest.raises(ConfigError, match=r"^scoring\.yaml:1: unknown key 'rule' .*did you mean"):
         parse_model("rule: []\n" + GROUPS + RULES + GRADES, filename="scoring.yaml")
+
+
+def test_a_fit_rule_cannot_test_the_score_itself():
+    text = GROUPS + RULES.replace("{account.industry: {eq: Software}}", "{score.total: {gte: 10}}")
+    text += GRADES
+
+    with pytest.raises(ScoringModelError, match=r"score\.total is the score itself"):
+        parse_model(text)

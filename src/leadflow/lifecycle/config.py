@@ -6,6 +6,7 @@ stages: [subscriber, lead, mql, sql, prospect, opportunity, customer, advocate] 
 side_stages: [disqualified, recycled, lost]
 initial: subscriber          # where a new contact starts
 handoff: prospect            # entering it routes the contact to a salesperson (routing.yaml)
+manual_hold: 30d             # no rule moves a contact back where a person moved it from
 moves:                       # every move allowed, by hand or by rule
   subscriber: [lead, disqualified]
   mql: [sql, lead, recycled, disqualified]     # mql -> lead: a backward move, allowed here
@@ -55,6 +56,7 @@ from leadflow.rules import (
     Scope,
     from_yaml,
     parse_node,
+    predicates,
 )
 from leadflow.rules.errors import did_you_mean
 from leadflow.rules.source import Entry
@@ -63,7 +65,9 @@ from leadflow.rules.times import TimeSyntaxError, parse_duration
 LIFECYCLE_FILE = "lifecycle.yaml"
 TOP_KEYS = (
     *("stages", "side_stages", "initial", "handoff", "moves", "criteria", "capture", "rules"),
+    "manual_hold",
 )
+DEFAULT_MANUAL_HOLD = timedelta(days=30)
 RULE_KEYS = ("name", "from", "to", "when", "min_stay")
 CRITERION_KEYS = ("values",)
 CAPTURE_KEYS = ("field", "map", "confidence")
@@ -172,6 +176,9 @@ class LifecycleConfig:
     rules: tuple[StageRule, ...]
     version: str
     handoff: str | None = None  # the stage whose contacts are routed to sales
+    # For this long after a move by hand, no rule moves the contact back to the stage it
+    # was moved out of: a person's judgement is not undone by the data they overruled.
+    manual_hold: timedelta = DEFAULT_MANUAL_HOLD
 
     @property
     def all_stages(self) -> tuple[str, ...]:
@@ -213,10 +220,12 @@ def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> Lifecycle
     _collect(problems, lambda: _no_repeats(parts["stages"].value, known))
     initial = _collect(problems, lambda: _stage(parts["initial"].value, known)) or ""
     handoff = _collect(problems, lambda: _handoff(parts.get("handoff"), known))
-    moves = _collect(problems, lambda: _moves(parts["moves"].value, known)) or {}
+    hold = _collect(problems, lambda: _hold(parts.get("manual_hold")))
+    moves = _moves(parts["moves"].value, known, problems)
     criteria = _collect(problems, lambda: _criteria(parts.get("criteria"))) or ()
     captures = _collect(problems, lambda: _captures(parts.get("capture"), criteria)) or ()
     rules = _rules(parts.get("rules"), known, moves, problems)
+    _known_criteria(rules, criteria, problems)
     _collect(problems, lambda: _no_flip_flops(rules))
     if problems:
         raise LifecycleConfigError(tuple(problems))
@@ -230,6 +239,7 @@ def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> Lifecycle
         rules=rules,
         version=hashlib.sha256(source.encode("utf-8")).hexdigest()[:12],
         handoff=handoff,
+        manual_hold=hold if hold is not None else DEFAULT_MANUAL_HOLD,
     )
 
 
@@ -307,6 +317,15 @@ def _stage(node: Node, known: tuple[str, ...]) -> str:
     return name
 
 
+def _hold(entry: Entry | None) -> timedelta:
+    if entry is None:
+        return DEFAULT_MANUAL_HOLD
+    try:
+        return parse_duration(entry.value.value)
+    except TimeSyntaxError as exc:
+        raise LifecycleError(P.BAD_VALUE, entry.at, f"manual_hold: {exc}") from None
+
+
 def _handoff(entry: Entry | None, known: tuple[str, ...]) -> str | None:
     """The hand-off stage: as written, or ``prospect`` when the file has one."""
     if entry is not None:
@@ -319,10 +338,16 @@ def _stages(node: Node, known: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(_stage(item, known) for item in items)
 
 
-def _moves(node: Node, known: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+def _moves(
+    node: Node, known: tuple[str, ...], problems: list[ConfigError]
+) -> dict[str, tuple[str, ...]]:
+    """The moves that read well (so that one bad stage does not make every rule's move
+    look disallowed); the problems go to ``problems``."""
     if node.kind != "mapping":
-        raise LifecycleError(P.SHAPE, node.at, "moves: map each stage to the stages it may go to")
-    problems: list[ConfigError] = []
+        problems.append(
+            LifecycleError(P.SHAPE, node.at, "moves: map each stage to the stages it may go to")
+        )
+        return {}
     moves: dict[str, tuple[str, ...]] = {}
     for entry in node.entries:
         key = Node(entry.key, entry.at, "scalar")
@@ -334,8 +359,6 @@ def _moves(node: Node, known: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
                     LifecycleError(P.BAD_VALUE, entry.at, f"{source!r} cannot move to itself")
                 )
             moves[source] = targets
-    if problems:
-        raise LifecycleConfigError(tuple(problems))
     return moves
 
 
@@ -453,6 +476,26 @@ def _duration(entry: Entry) -> timedelta:
         return parse_duration(entry.value.value)
     except TimeSyntaxError as exc:
         raise LifecycleError(P.BAD_VALUE, entry.at, f"min_stay: {exc}") from None
+
+
+def _known_criteria(
+    rules: tuple[StageRule, ...], criteria: tuple[Criterion, ...], problems: list[ConfigError]
+) -> None:
+    """A rule that tests a criterion the file does not define could never hold."""
+    names = [c.name for c in criteria]
+    for rule in rules:
+        for predicate in predicates(rule.condition):
+            field = predicate.field
+            if field.scope is Scope.QUALIFICATION and field.column not in names:
+                hint = did_you_mean(field.column, names)
+                problems.append(
+                    LifecycleError(
+                        P.UNKNOWN_CRITERION,
+                        predicate.at or rule.at,
+                        f"rule {rule.name!r}: unknown criterion {field.column!r}{hint}; "
+                        f"criteria: {', '.join(names) or 'none'}",
+                    )
+                )
 
 
 def _no_flip_flops(rules: tuple[StageRule, ...]) -> None:

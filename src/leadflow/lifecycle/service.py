@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, true, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
 
 from leadflow.clock import Clock
 from leadflow.contacts.models import contacts
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.errors import ConfigError, ValidationError
+from leadflow.lifecycle import deals
 from leadflow.lifecycle.config import LIFECYCLE_FILE, LifecycleConfig, StageRule, parse_lifecycle
 from leadflow.lifecycle.engine import Move, captured_criteria, check_criterion, check_move
 from leadflow.lifecycle.models import config_versions, qualifications, stage_transitions
@@ -88,6 +89,13 @@ def _store(conn: Connection, config: LifecycleConfig, text: str, *, now: datetim
             update(config_versions).where(config_versions.c.id == known).values(active=True)
         )
     _PARSED[config.version] = config
+    # Contacts from before any lifecycle (or whose stage this file no longer has) start in
+    # its initial stage, entered when they were created.
+    conn.execute(
+        update(contacts)
+        .where(or_(contacts.c.stage.is_(None), contacts.c.stage.not_in(config.all_stages)))
+        .values(stage=config.initial, stage_entered_at=contacts.c.created_at)
+    )
 
 
 def active_lifecycle(conn: Connection) -> LifecycleConfig | None:
@@ -185,6 +193,9 @@ def _record(
             config_version=version,
         )
     )
+    if move.target == deals.OPPORTUNITY:
+        # Every opportunity has an open deal; open_deal writes its own before the move.
+        deals.ensure_deal(conn, contact_id, now=now, by=by)
 
 
 # -- moves by rule -------------------------------------------------------------------------
@@ -300,7 +311,10 @@ def _first_moves(
     for rule in rules:
         for chunk in _pages(contact_ids):
             query = select(contacts.c.id, stage).where(
-                contacts.c.status == "active", stage.in_(rule.sources), chunk, _when(rule, now)
+                contacts.c.status == "active",
+                stage.in_(rule.sources),
+                chunk,
+                _when(rule, now, config.manual_hold),
             )
             for contact_id, source in conn.execute(query):
                 if contact_id not in found:
@@ -317,8 +331,19 @@ def _pages(contact_ids: Sequence[int] | None) -> Iterable[Any]:
         yield contacts.c.id.in_(chunk)
 
 
-def _when(rule: StageRule, now: datetime) -> Any:
-    clauses = []
+def _when(rule: StageRule, now: datetime, hold: timedelta) -> Any:
+    # Not back to a stage a person moved the contact out of lately (manual_hold).
+    overruled = (
+        select(stage_transitions.c.id)
+        .where(
+            stage_transitions.c.contact_id == contacts.c.id,
+            stage_transitions.c.cause == "manual",
+            stage_transitions.c.from_stage == rule.target,
+            stage_transitions.c.at > now - hold,
+        )
+        .exists()
+    )
+    clauses = [~overruled]
     if rule.min_stay is not None:
         entered = func.coalesce(contacts.c.stage_entered_at, contacts.c.created_at)
         clauses.append(entered <= now - rule.min_stay)

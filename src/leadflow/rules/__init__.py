@@ -22,6 +22,7 @@ from leadflow.rules.ast import (
     Scope,
     TimePoint,
     Window,
+    predicates,
 )
 from leadflow.rules.errors import ConditionError, Problem
 from leadflow.rules.evaluate import Snapshot, Trace, evaluate, matches
@@ -55,4 +56,5 @@ __all__ = [
     "parse_condition",
     "parse_condition_yaml",
     "parse_node",
+    "predicates",
 ]

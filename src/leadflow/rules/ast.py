@@ -227,3 +227,13 @@ def format_operand(value: object) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def predicates(condition: Condition | None) -> list[Predicate]:
+    """The field tests of a condition at contact level (not those inside an event's
+    ``where:``), for loaders that check what a condition reads."""
+    if isinstance(condition, AllOf | AnyOf):
+        return [p for item in condition.items for p in predicates(item)]
+    if isinstance(condition, Not):
+        return predicates(condition.item)
+    return [condition] if isinstance(condition, Predicate) else []

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from leadflow.errors import ConfigError
-from leadflow.rules import EventCondition, Node, from_yaml, parse_node
+from leadflow.rules import (
+    EventCondition,
+    Node,
+    Scope,
+    from_yaml,
+    parse_node,
+    predicates,
+)
 from leadflow.rules.errors import ConditionError, did_you_mean
 from leadflow.rules.operands import number, text, whole_number
 from leadflow.rules.source import Entry
@@ -258,7 +265,15 @@ def _fit_rule(parts: dict[str, Entry], name: str, group: Group, points: float, a
             )
     if "when" not in parts:
         raise ScoringError(P.MISSING, at, f"{what} needs when: (a condition)")
-    return FitRule(name, group.name, parse_node(parts["when"].value), points, at=at)
+    condition = parse_node(parts["when"].value)
+    for predicate in predicates(condition):
+        if predicate.field.scope is Scope.SCORE:
+            raise ScoringError(
+                P.BAD_VALUE,
+                predicate.at or parts["when"].at,
+                f"{what}: {predicate.field} is the score itself; a rule cannot depend on it",
+            )
+    return FitRule(name, group.name, condition, points, at=at)
 
 
 def _engagement_rule(
