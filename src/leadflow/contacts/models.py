@@ -17,6 +17,9 @@ accounts = Table(
     Column("annual_revenue", Float),
     Column("country", String(2)),
     Column("properties", Json, nullable=False, default=dict),
+    # The salesperson who owns the account: its first routed contact's owner, kept by the
+    # account_owner routing strategy (leadflow.routing).
+    Column("owner_id", String(64)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )

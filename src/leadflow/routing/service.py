@@ -25,12 +25,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+import orjson
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from leadflow.activity.models import activities
+from leadflow.activity.store import wire_for
 from leadflow.channels import Channel, Notice
 from leadflow.clock import Clock
-from leadflow.contacts.models import contacts
+from leadflow.contacts.models import accounts, contacts
 from leadflow.errors import ConfigError, Conflict, NotFound
 from leadflow.lifecycle.models import config_versions
 from leadflow.routing.assign import Assignment, Router, RoutingState, new_state
@@ -43,7 +45,7 @@ from leadflow.routing.calendar import (
 )
 from leadflow.routing.config import ROUTING_FILE, RoutingConfig, User, parse_config
 from leadflow.routing.models import notices, routing_state, tasks, users
-from leadflow.rules import Node
+from leadflow.rules import AllOf, AnyOf, Condition, EventCondition, Node, Not, Scope, predicates
 from leadflow.scoring.service import load_snapshots
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
@@ -59,6 +61,9 @@ _PARSED: dict[str, RoutingConfig] = {}
 _ROUTERS: dict[str, Router] = {}
 # Working hours by what the file says (zone, hours, holidays) and year.
 _HOURS: dict[tuple[str, str, int], WorkingHours] = {}
+# The same, by the user object of a parsed (cached, immutable) config: no key to build.
+_HOURS_OF: dict[int, tuple[User, int, WorkingHours]] = {}
+_READS: dict[str, frozenset[Scope]] = {}
 
 
 # -- the active file -----------------------------------------------------------------------
@@ -152,6 +157,15 @@ def _router(config: RoutingConfig) -> Router:
 
 def hours_of(user: User, now: datetime) -> WorkingHours:
     """A user's working hours with their holidays for this year and the next two."""
+    known = _HOURS_OF.get(id(user))
+    if known is not None and known[0] is user and known[1] == now.year:
+        return known[2]
+    hours = _hours_of(user, now)
+    _HOURS_OF[id(user)] = (user, now.year, hours)
+    return hours
+
+
+def _hours_of(user: User, now: datetime) -> WorkingHours:
     written = (user.hours, user.holidays)
     key = (user.timezone, repr([_plain(n) if n is not None else None for n in written]), now.year)
     if key not in _HOURS:
@@ -205,48 +219,185 @@ class HandOff:
 
 
 def hand_off(conn: Connection, contact_ids: Sequence[int], *, now: datetime) -> list[HandOff]:
-    """Route contacts that just entered the hand-off stage, in the caller's transaction."""
+    """Route contacts that just entered the hand-off stage, in the caller's transaction.
+
+    Every assignment of the batch is decided first (the engine is pure), then written in a
+    few statements: the owners, the first-touch tasks, the notices, the engine's state.
+    """
     config = active_routing(conn)
     if config is None or not contact_ids:
         return []
     state = _load_state(conn)
-    snapshots = load_snapshots(conn, contact_ids, now, activity=False)
-    done: list[HandOff] = []
+    reads = _scopes_read(config)
+    snapshots = load_snapshots(conn, contact_ids, now, activity=False, reads=reads)
+    owners = _AccountOwners(conn, [s.contact.get("account_id") for s in snapshots.values()])
+    decided: list[tuple[int, Assignment]] = []
     for contact_id in sorted(snapshots):
         snapshot = snapshots[contact_id]
         account = snapshot.account or {}
+        account_id = snapshot.contact.get("account_id")
         assignment, state = _router(config).assign(
             snapshot,
             state,
             now=now,
-            account_owner=_account_owner(conn, snapshot.contact.get("account_id"), contact_id),
+            account_owner=owners.of(account_id),
             country=snapshot.contact.get("country") or account.get("country"),
             industry=account.get("industry"),
         )
-        done.append(_give(conn, config, contact_id, assignment, now=now))
+        if assignment.user_id is not None:
+            owners.took(account_id, assignment.user_id)
+        decided.append((contact_id, assignment))
+    done = _give(conn, config, decided, now=now)
+    owners.write(conn)
     _save_state(conn, state)
     return done
+
+
+def _scopes_read(config: RoutingConfig) -> frozenset[Scope]:
+    """The scopes the routing rules' conditions read (snapshots load only those)."""
+    if config.version not in _READS:
+        scopes = {p.field.scope for r in config.rules for p in predicates(r.condition)}
+        events = any(_has_event(r.condition) for r in config.rules)
+        _READS[config.version] = frozenset(scopes | ({Scope.TOUCH} if events else set()))
+    return _READS[config.version]
+
+
+def _has_event(condition: Condition | None) -> bool:
+    if isinstance(condition, AllOf | AnyOf):
+        return any(_has_event(item) for item in condition.items)
+    if isinstance(condition, Not):
+        return _has_event(condition.item)
+    return isinstance(condition, EventCondition)
+
+
+class _AccountOwners:
+    """Who owns each account of a batch (``accounts.owner_id``), read in one query and kept
+    current as the batch assigns; accounts first owned in the batch are written back."""
+
+    def __init__(self, conn: Connection, account_ids: Iterable[int | None]) -> None:
+        self._owner: dict[int, str | None] = {}
+        self._new: dict[int, str] = {}
+        for chunk in chunked(sorted({a for a in account_ids if a is not None})):
+            query = select(accounts.c.id, accounts.c.owner_id).where(accounts.c.id.in_(chunk))
+            self._owner.update((a, o) for a, o in conn.execute(query))
+
+    def of(self, account_id: int | None) -> str | None:
+        return self._owner.get(account_id) if account_id is not None else None
+
+    def took(self, account_id: int | None, owner: str) -> None:
+        """A contact of the account was given to ``owner``: an unowned account is theirs."""
+        if account_id is not None and self._owner.get(account_id) is None:
+            self._owner[account_id] = self._new[account_id] = owner
+
+    def write(self, conn: Connection) -> None:
+        if self._new:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == bindparam("aid"))
+                .values(owner_id=bindparam("owner")),
+                [{"aid": a, "owner": o} for a, o in self._new.items()],
+            )
 
 
 def _give(
     conn: Connection,
     config: RoutingConfig,
-    contact_id: int,
-    assignment: Assignment,
+    decided: Sequence[tuple[int, Assignment]],
     *,
     now: datetime,
-) -> HandOff:
-    if assignment.user_id is None:
-        return HandOff(contact_id, assignment)
-    owner = config.user(assignment.user_id)
-    assert owner is not None, "the router only picks users of the config"
-    conn.execute(update(contacts).where(contacts.c.id == contact_id).values(owner_id=owner.id))
-    due = add_business_time(
-        now, config.sla.first_touch or DEFAULT_FIRST_TOUCH, hours_of(owner, now)
+) -> list[HandOff]:
+    """Write the assignments made: owners, first-touch tasks due in each owner's business
+    hours (worked out once per owner), hand-off notices."""
+    given = [(cid, a, config.user(a.user_id)) for cid, a in decided if a.user_id is not None]
+    if not given:
+        return [HandOff(cid, a) for cid, a in decided]
+    conn.execute(
+        update(contacts)
+        .where(contacts.c.id == bindparam("cid"))
+        .values(owner_id=bindparam("owner")),
+        [{"cid": cid, "owner": a.user_id} for cid, a, _ in given],
     )
-    task_id = _new_task(conn, contact_id, owner.id, "first_touch", "First touch", now=now, due=due)
-    _queue(
-        conn,
+    first_touch = config.sla.first_touch or DEFAULT_FIRST_TOUCH
+    due: dict[str, datetime] = {}
+    for _, _, owner in given:
+        assert owner is not None, "the router only picks users of the config"
+        if owner.id not in due:
+            due[owner.id] = add_business_time(now, first_touch, hours_of(owner, now))
+    rows = [_task_row(cid, a.user_id or "", due[a.user_id or ""], now) for cid, a, _ in given]
+    task_ids = _insert_tasks(conn, rows)
+    notices_rows = [
+        _handoff_notice(cid, a, owner, task_id, due[owner.id], now)
+        for (cid, a, owner), task_id in zip(given, task_ids, strict=True)
+        if owner is not None
+    ]
+    _insert_rows(conn, "notices", _NOTICE_COLUMNS, notices_rows)
+    handed = {
+        cid: (task_id, due[a.user_id or ""])
+        for (cid, a, _), task_id in zip(given, task_ids, strict=True)
+    }
+    return [HandOff(cid, a, *handed.get(cid, (None, None))) for cid, a in decided]
+
+
+def _task_row(contact_id: int, owner: str, due: datetime, now: datetime) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "owner_id": owner,
+        "kind": "first_touch",
+        "title": "First touch",
+        "status": "open",
+        "created_at": now,
+        "due_at": due,
+    }
+
+
+_TASK_COLUMNS = ("contact_id", "owner_id", "kind", "title", "status", "created_at", "due_at")
+_NOTICE_COLUMNS = (
+    *("kind", "recipient", "channel", "subject", "data", "status", "attempts", "created_at"),
+    "idempotency_key",
+)
+
+
+def _insert_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: list[dict[str, Any]]
+) -> None:
+    """A driver-level executemany: a hand-off batch writes a task and a notice per contact,
+    and binding them through SQLAlchemy's type processors cost more than the insert. Times
+    and JSON are converted here as the column types would."""
+    to_time = wire_for(conn.dialect).to_time
+    convert: dict[str, Any] = {"created_at": to_time, "due_at": to_time}
+    convert["data"] = lambda value: orjson.dumps(value).decode()
+    values = [tuple(convert.get(c, _same)(row[c]) for c in columns) for row in rows]
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    marks = ", ".join([mark] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert first-touch task rows (one per contact, all created now); their ids, in the
+    rows' order. One executemany, then one read of the ids by contact: RETURNING with the
+    rows' order costs SQLAlchemy a statement per few hundred rows and sorting."""
+    _insert_rows(conn, "tasks", _TASK_COLUMNS, rows)
+    created: dict[int, int] = {}
+    for chunk in chunked([r["contact_id"] for r in rows]):
+        found = conn.execute(
+            select(tasks.c.contact_id, tasks.c.id).where(
+                tasks.c.contact_id.in_(chunk),
+                tasks.c.created_at == rows[0]["created_at"],
+                tasks.c.kind == "first_touch",
+            )
+        )
+        created.update((contact_id, task_id) for contact_id, task_id in found)
+    return [int(created[r["contact_id"]]) for r in rows]
+
+
+def _handoff_notice(
+    contact_id: int, assignment: Assignment, owner: User, task_id: int, due: datetime, now: datetime
+) -> dict[str, Any]:
+    return _notice_row(
         kind="handoff",
         recipient=owner,
         subject=f"New prospect for you: contact {contact_id}",
@@ -260,24 +411,6 @@ def _give(
         key=f"handoff:{task_id}",
         now=now,
     )
-    return HandOff(contact_id, assignment, task_id, due)
-
-
-def _account_owner(conn: Connection, account_id: int | None, contact_id: int) -> str | None:
-    """The owner of the account's other contacts, most recently routed first: the account
-    stays with them."""
-    if account_id is None:
-        return None
-    return conn.execute(
-        select(contacts.c.owner_id)
-        .where(
-            contacts.c.account_id == account_id,
-            contacts.c.id != contact_id,
-            contacts.c.owner_id.is_not(None),
-        )
-        .order_by(contacts.c.stage_entered_at.desc(), contacts.c.id.desc())
-        .limit(1)
-    ).scalar()
 
 
 def _load_state(conn: Connection) -> RoutingState:
@@ -521,7 +654,7 @@ def _reassign(
             break
     _save_state(conn, state)
     if assignment.user_id is not None and assignment.user_id != task["owner_id"]:
-        _give(conn, config, task["contact_id"], assignment, now=now)
+        _give(conn, config, [(task["contact_id"], assignment)], now=now)
         report.reassigned.append(task["contact_id"])
 
 
@@ -597,8 +730,7 @@ def _route_unowned(conn: Connection, now: datetime, report: SlaReport) -> None:
 # -- notices ---------------------------------------------------------------------------------
 
 
-def _queue(
-    conn: Connection,
+def _notice_row(
     *,
     kind: str,
     recipient: User,
@@ -607,20 +739,22 @@ def _queue(
     data: Mapping[str, Any],
     key: str,
     now: datetime,
-) -> None:
-    conn.execute(
-        insert(notices).values(
-            kind=kind,
-            recipient=recipient.id,
-            channel="",
-            subject=subject,
-            data={**data, "body": body, "email": recipient.email},
-            status="pending",
-            attempts=0,
-            created_at=now,
-            idempotency_key=key,
-        )
-    )
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "recipient": recipient.id,
+        "channel": "",
+        "subject": subject,
+        "data": {**data, "body": body, "email": recipient.email},
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "idempotency_key": key,
+    }
+
+
+def _queue(conn: Connection, **notice: Any) -> None:
+    conn.execute(insert(notices).values(**_notice_row(**notice)))
 
 
 def deliver_notices(db: Database, channel: Channel) -> tuple[int, int]:

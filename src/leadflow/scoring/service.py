@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -29,7 +29,7 @@ from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.errors import NotFound
 from leadflow.lifecycle.models import qualifications
-from leadflow.rules import EventCondition, Snapshot
+from leadflow.rules import EventCondition, Scope, Snapshot
 from leadflow.rules.ast import AllOf, AnyOf, Condition, Not
 from leadflow.scoring.bulk import compute_states
 from leadflow.scoring.decay import from_micros, to_micros
@@ -591,10 +591,16 @@ def history(db: Database, ref: str | int) -> list[dict[str, Any]]:
 
 
 def load_snapshots(
-    conn: Connection, contact_ids: Sequence[int], now: datetime, *, activity: bool
+    conn: Connection,
+    contact_ids: Sequence[int],
+    now: datetime,
+    *,
+    activity: bool,
+    reads: Collection[Scope] | None = None,
 ) -> dict[int, Snapshot]:
     """Contacts as the condition evaluator sees them: row, account, touches and, when asked
-    for, activities (oldest first)."""
+    for, activities (oldest first). ``reads`` (the scopes some conditions read, when the
+    caller knows them) leaves out touches, score and criteria nobody looks at."""
     if not contact_ids:
         return {}
     people: dict[int, dict[str, Any]] = {}
@@ -606,11 +612,22 @@ def load_snapshots(
     for chunk in chunked(account_ids):
         for row in conn.execute(select(accounts).where(accounts.c.id.in_(chunk))).mappings():
             by_account[row["id"]] = dict(row)
-    by_touch = _grouped(conn, touches, list(people), order=touches.c.id)
-    by_event = _grouped(conn, activities, list(people), order=activities.c.id) if activity else {}
-    scores = {r["contact_id"]: r for r in _grouped_rows(conn, contact_scores, list(people))}
+
+    def wanted(*scopes: Scope) -> bool:
+        return reads is None or any(scope in reads for scope in scopes)
+
+    ids = list(people)
+    by_touch = (
+        _grouped(conn, touches, ids, order=touches.c.id)
+        if wanted(Scope.FIRST_TOUCH, Scope.LAST_TOUCH, Scope.TOUCH)
+        else {}
+    )
+    by_event = _grouped(conn, activities, ids, order=activities.c.id) if activity else {}
+    scored = _grouped_rows(conn, contact_scores, ids) if wanted(Scope.SCORE) else []
+    scores = {r["contact_id"]: r for r in scored}
     criteria: dict[int, dict[str, Any]] = {}
-    for criterion in _grouped_rows(conn, qualifications, list(people)):
+    held = _grouped_rows(conn, qualifications, ids) if wanted(Scope.QUALIFICATION) else []
+    for criterion in held:
         criteria.setdefault(criterion["contact_id"], {})[criterion["criterion"]] = criterion[
             "value"
         ]
