@@ -11,7 +11,18 @@ from pydantic import ValidationError as PydanticValidationError
 from typer.core import TyperGroup
 
 from leadflow import __version__
-from leadflow.cli import config, contacts, db, demo, export, imports, lifecycle, scoring
+from leadflow.cli import (
+    config,
+    contacts,
+    db,
+    deals,
+    demo,
+    export,
+    imports,
+    lifecycle,
+    routing,
+    scoring,
+)
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
 from leadflow.errors import LeadflowError
@@ -58,6 +69,10 @@ app.command("explain")(scoring.explain)
 app.add_typer(lifecycle.app, name="lifecycle")
 app.add_typer(lifecycle.stage_app, name="stage")
 app.command("qualify")(lifecycle.qualify)
+app.add_typer(deals.app, name="deal")
+app.add_typer(routing.app, name="routing")
+app.add_typer(routing.tasks_app, name="tasks")
+app.add_typer(routing.notices_app, name="notices")
 
 
 @app.callback()

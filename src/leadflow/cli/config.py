@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from leadflow.cli import lifecycle, scoring
+from leadflow.cli import lifecycle, routing, scoring
 from leadflow.cli.context import state
+from leadflow.clock import SystemClock
 from leadflow.errors import ConfigError, StorageError
 from leadflow.lifecycle.config import (
     LIFECYCLE_FILE,
@@ -18,8 +19,9 @@ from leadflow.lifecycle.config import (
     LifecycleConfigError,
     parse_lifecycle,
 )
-from leadflow.routing.config import ROUTING_FILE, RoutingConfigError
+from leadflow.routing.config import ROUTING_FILE, RoutingConfig, RoutingConfigError
 from leadflow.routing.config import parse_config as parse_routing
+from leadflow.routing.service import hours_of
 from leadflow.scoring import SCORING_FILE, ScoringModel, ScoringModelError, load_model
 from leadflow.settings import Settings
 from leadflow.storage.database import Database
@@ -45,7 +47,7 @@ def check(
         problems.append(str(exc).replace(str(root / CONFIG_FILE), CONFIG_FILE, 1))
     model = _scoring(root, problems)
     lifecycle_config = _lifecycle(root, problems)
-    _routing(root, problems)
+    routing_config = _routing(root, problems)
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)
@@ -57,7 +59,7 @@ def check(
         typer.echo(f"ok: {CONFIG_FILE}; {SCORING_FILE} version {model.version} ({rules} rules)")
     if not (root / LIFECYCLE_FILE).exists():
         typer.echo(f"no {LIFECYCLE_FILE}: `leadflow init` writes the default lifecycle")
-    for line in _pending(root, _versioned(model, lifecycle_config)):
+    for line in _pending(root, _versioned(model, lifecycle_config, routing_config)):
         typer.echo(line)
 
 
@@ -67,13 +69,15 @@ class _Versioned:
 
     file: str
     version: str
-    kind: str  # what the active version is called: model, lifecycle
+    kind: str  # what the active version is called: model, lifecycle, routing
     command: str
     active: Callable[[Database], str | None]
 
 
 def _versioned(
-    model: ScoringModel | None, lifecycle_config: LifecycleConfig | None
+    model: ScoringModel | None,
+    lifecycle_config: LifecycleConfig | None,
+    routing_config: RoutingConfig | None,
 ) -> list[_Versioned]:
     found = []
     if model is not None:
@@ -90,6 +94,16 @@ def _versioned(
                 "lifecycle",
                 "leadflow lifecycle load",
                 lifecycle.active_version,
+            )
+        )
+    if routing_config is not None:
+        found.append(
+            _Versioned(
+                ROUTING_FILE,
+                routing_config.version,
+                "routing",
+                "leadflow routing load",
+                routing.active_version,
             )
         )
     return found
@@ -143,14 +157,19 @@ def _lifecycle(root: Path, problems: list[str]) -> LifecycleConfig | None:
     return None
 
 
-def _routing(root: Path, problems: list[str]) -> None:
+def _routing(root: Path, problems: list[str]) -> RoutingConfig | None:
     """routing.yaml is optional: a workspace without one assigns no owners."""
     path = root / ROUTING_FILE
     if not path.exists():
-        return
+        return None
     try:
-        parse_routing(path.read_text(encoding="utf-8"), filename=ROUTING_FILE)
+        config = parse_routing(path.read_text(encoding="utf-8"), filename=ROUTING_FILE)
+        now = SystemClock().now()
+        for user in config.users:
+            hours_of(user, now)  # working hours and holidays, as `routing load` reads them
+        return config
     except RoutingConfigError as exc:
         problems.extend(str(p) for p in exc.problems)
     except ConfigError as exc:
         problems.append(str(exc))
+    return None
