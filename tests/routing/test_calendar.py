@@ -14,6 +14,7 @@ from leadflow.routing.calendar import (
     HoursError,
     Interval,
     WorkingHours,
+    add_business_days,
     add_business_time,
     business_time_between,
     is_working,
@@ -442,3 +443,13 @@ def test_folded_and_skipped_wall_times_are_read_as_their_real_instants():
     assert gap_late - gap_early == timedelta(0)
     assert business_time_between(gap_early, gap_late, hours) == H
     assert business_time_between(gap_late, gap_early, hours) == timedelta(0)
+
+
+def test_business_days_end_at_the_close_of_the_last_working_day():
+    hours = parse_hours({"mon-fri": "09:00-17:00"}, "Europe/Madrid", ["2026-11-09"])
+    friday = datetime(2026, 11, 6, 15, 0, tzinfo=UTC)  # 16:00 in Madrid
+
+    # Monday is a holiday: Tuesday and Wednesday are the two working days.
+    assert add_business_days(friday, 2, hours) == datetime(2026, 11, 11, 16, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="at least 1"):
+        add_business_days(friday, 0, hours)

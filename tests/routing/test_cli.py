@@ -278,7 +278,7 @@ def test_tasks_done_marks_the_task_done_and_opens_the_follow_up(
 
     assert out.splitlines() == [
         f"task 1 done: first_touch of contact {ann} by ana, in time (due 2026-11-02 13:00 UTC)",
-        "next: task 3 follow_up due 2026-11-10 10:00 UTC",  # 2d: 48 working hours,
+        "next: task 3 follow_up due 2026-11-04 16:00 UTC",  # 2d: Wednesday's close
     ]
     assert [(t["id"], t["kind"], t["status"], t["note"]) for t in every] == [
         (1, "first_touch", "done", "called, keen"),

@@ -196,3 +196,21 @@ def test_a_bad_routing_file_is_refused_and_the_previous_stays(db: Database, cloc
 
     _prospect(db, clock, "ann@acme.example")
     assert len(list_tasks(db, now=clock.now())) == 1  # routed by the first file
+
+
+def test_a_follow_up_in_days_is_due_at_the_close_of_that_business_day(
+    db: Database, clock: FrozenClock
+):
+    load_routing(db, clock, ROUTING)
+    clock.set(datetime(2026, 11, 6, 15, 0, tzinfo=UTC))  # Friday 16:00 in Madrid
+    _prospect(db, clock, "ann@acme.example")
+    (task,) = list_tasks(db, now=clock.now())
+
+    complete_task(db, clock, task.id)
+
+    (follow_up,) = list_tasks(db, now=clock.now())
+    # Two business days: Monday and Tuesday; due when Tuesday closes (17:00 Madrid).
+    assert (follow_up.kind, follow_up.due_at) == (
+        "follow_up",
+        datetime(2026, 11, 10, 16, 0, tzinfo=UTC),
+    )

@@ -263,6 +263,23 @@ def add_business_time(start: datetime, duration: timedelta, hours: WorkingHours)
         remaining -= span_end - span_start
 
 
+def add_business_days(start: datetime, days: int, hours: WorkingHours) -> datetime:
+    """The close of business on the ``days``-th working day after ``start``'s local day:
+    "within 2 business days" from Friday afternoon is Tuesday at closing time. (Durations
+    in days are not 24 working hours each: 2 days would be six working days.)"""
+    start = _aware(start, "start")
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    zone = hours.zone
+    day = start.astimezone(zone).date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if _day_spans(day, hours, zone):
+            counted += 1
+    return _day_spans(day, hours, zone)[-1][1]
+
+
 def business_time_between(start: datetime, end: datetime, hours: WorkingHours) -> timedelta:
     """Business time in ``[start, end]``; zero when ``end`` is not after ``start``."""
     until = _aware(end, "end")

@@ -39,6 +39,7 @@ from leadflow.routing.assign import Assignment, Router, RoutingState, new_state
 from leadflow.routing.calendar import (
     HoursError,
     WorkingHours,
+    add_business_days,
     add_business_time,
     national_holidays,
     parse_hours,
@@ -198,6 +199,14 @@ def _holidays(user: User, year: int) -> list[date | str]:
     return found
 
 
+def business_deadline(start: datetime, sla: timedelta, hours: WorkingHours) -> datetime:
+    """When an SLA ends in the owner's business time: whole days count working days (to
+    the close of the last one), hours and minutes count working time."""
+    if sla.days and not sla.seconds and not sla.microseconds:
+        return add_business_days(start, sla.days, hours)
+    return add_business_time(start, sla, hours)
+
+
 def _plain(node: Node) -> Any:
     """A located node as plain data (calendar reads plain mappings, lists and strings)."""
     if node.kind == "mapping":
@@ -322,7 +331,7 @@ def _give(
     for _, _, owner in given:
         assert owner is not None, "the router only picks users of the config"
         if owner.id not in due:
-            due[owner.id] = add_business_time(now, first_touch, hours_of(owner, now))
+            due[owner.id] = business_deadline(now, first_touch, hours_of(owner, now))
     rows = [_task_row(cid, a.user_id or "", due[a.user_id or ""], now) for cid, a, _ in given]
     task_ids = _insert_tasks(conn, rows)
     notices_rows = [
@@ -533,7 +542,7 @@ def _follow_up(conn: Connection, contact_id: int, owner_id: str, *, now: datetim
     owner = config.user(owner_id) if config is not None else None
     if config is None or owner is None or config.sla.follow_up is None:
         return
-    due = add_business_time(now, config.sla.follow_up, hours_of(owner, now))
+    due = business_deadline(now, config.sla.follow_up, hours_of(owner, now))
     _new_task(conn, contact_id, owner_id, "follow_up", "Follow up", now=now, due=due)
 
 
@@ -543,14 +552,16 @@ def touched(conn: Connection, touches: Mapping[int, datetime], *, now: datetime)
     if not touches:
         return
     open_tasks = conn.execute(
-        select(tasks.c.id, tasks.c.contact_id, tasks.c.owner_id).where(
+        select(tasks.c.id, tasks.c.contact_id, tasks.c.owner_id, tasks.c.created_at).where(
             tasks.c.contact_id.in_(sorted(touches)),
             tasks.c.kind == "first_touch",
             tasks.c.status == "open",
         )
     ).all()
-    for task_id, contact_id, owner_id in open_tasks:
-        _finish(conn, [task_id], now=touches[contact_id], note="touched")
+    for task_id, contact_id, owner_id, created_at in open_tasks:
+        # A touch dated before the task (a backdated import) is counted when the task began.
+        done_at = max(touches[contact_id], created_at)
+        _finish(conn, [task_id], now=done_at, note="touched")
         _follow_up(conn, contact_id, owner_id, now=now)
 
 
@@ -648,8 +659,16 @@ def _reassign(
     conn.execute(update(contacts).where(contacts.c.id == task["contact_id"]).values(owner_id=None))
     state = _load_state(conn)
     snapshot = load_snapshots(conn, [task["contact_id"]], now, activity=False)[task["contact_id"]]
+    account = snapshot.account or {}
     for _ in range(len(config.users)):  # the pool's next turn; skip the late owner
-        assignment, state = _router(config).assign(snapshot, state, now=now)
+        # Same territory and industry as the hand-off; not the account owner (who is late).
+        assignment, state = _router(config).assign(
+            snapshot,
+            state,
+            now=now,
+            country=snapshot.contact.get("country") or account.get("country"),
+            industry=account.get("industry"),
+        )
         if assignment.user_id != task["owner_id"]:
             break
     _save_state(conn, state)
@@ -695,10 +714,18 @@ def _recycle(conn: Connection, config: RoutingConfig, now: datetime, report: Sla
         )
     ).all()
     for contact_id in stale:
-        reason = f"untouched for {after.days} days after hand-off"
+        reason = f"untouched for {_spoken(after)} after hand-off"
         if recycle(conn, contact_id, reason=reason, now=now):
             _close_open_tasks(conn, contact_id, now=now, note=f"recycled: {reason}")
             report.recycled.append(contact_id)
+
+
+def _spoken(span: timedelta) -> str:
+    """14 days, 36 hours, 90 minutes: a duration as the reason for a move says it."""
+    if not span.seconds and not span.microseconds:
+        return f"{span.days} day{'s' if span.days != 1 else ''}"
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
 
 
 def _close_open_tasks(conn: Connection, contact_id: int, *, now: datetime, note: str) -> None:
