@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, true, update
 
 from leadflow.clock import Clock
 from leadflow.contacts.models import contacts
@@ -174,28 +174,50 @@ def _record(
     activity_id: int | None = None,
     version: str | None = None,
 ) -> None:
+    row = _transition(contact_id, move, now, cause, by, rule, reason, activity_id, version)
+    _record_many(conn, [row], now=now)
+
+
+def _transition(
+    contact_id: int,
+    move: Move,
+    now: datetime,
+    cause: str,
+    by: str | None = None,
+    rule: str | None = None,
+    reason: str | None = None,
+    activity_id: int | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "from_stage": move.source,
+        "to_stage": move.target,
+        "at": now,
+        "cause": cause,
+        "rule": rule,
+        "by_user": by,
+        "reason": reason,
+        "activity_id": activity_id,
+        "config_version": version,
+    }
+
+
+def _record_many(conn: Connection, rows: Sequence[dict[str, Any]], *, now: datetime) -> None:
+    """Moves as transition rows: the contacts' stages and the log, in two statements."""
+    if not rows:
+        return
     conn.execute(
         update(contacts)
-        .where(contacts.c.id == contact_id)
-        .values(stage=move.target, stage_entered_at=now)
+        .where(contacts.c.id == bindparam("cid"))
+        .values(stage=bindparam("stage"), stage_entered_at=now),
+        [{"cid": r["contact_id"], "stage": r["to_stage"]} for r in rows],
     )
-    conn.execute(
-        insert(stage_transitions).values(
-            contact_id=contact_id,
-            from_stage=move.source,
-            to_stage=move.target,
-            at=now,
-            cause=cause,
-            rule=rule,
-            by_user=by,
-            reason=reason,
-            activity_id=activity_id,
-            config_version=version,
-        )
-    )
-    if move.target == deals.OPPORTUNITY:
-        # Every opportunity has an open deal; open_deal writes its own before the move.
-        deals.ensure_deal(conn, contact_id, now=now, by=by)
+    conn.execute(insert(stage_transitions), list(rows))
+    for row in rows:
+        if row["to_stage"] == deals.OPPORTUNITY:
+            # Every opportunity has an open deal; open_deal writes its own before the move.
+            deals.ensure_deal(conn, row["contact_id"], now=now, by=row["by_user"])
 
 
 # -- moves by rule -------------------------------------------------------------------------
@@ -251,10 +273,12 @@ def apply_rules(
         moves = _first_moves(conn, config, rules, pending, now=now)
         rules = config.rules  # a contact that moved is tried against all its new stage's rules
         moves = {cid: m for cid, m in moves.items() if m.target not in visited.get(cid, set())}
+        rows = []
         for contact_id, move in sorted(moves.items()):
             visited.setdefault(contact_id, {move.source}).add(move.target)
-            _record_rule_move(conn, config, contact_id, move, now, activity_ids)
+            rows.append(_rule_transition(config, contact_id, move, now, activity_ids))
             made.append((contact_id, move))
+        _record_many(conn, rows, now=now)
         if not moves:
             break
         pending = sorted(moves)  # a contact that moved may move on under its new stage's rules
@@ -275,21 +299,19 @@ def _hand_off(
         hand_off(conn, arrived, now=now)
 
 
-def _record_rule_move(
-    conn: Connection,
+def _rule_transition(
     config: LifecycleConfig,
     contact_id: int,
     move: Move,
     now: datetime,
     activity_ids: Mapping[int, int] | None,
-) -> None:
+) -> dict[str, Any]:
     rule = next(r for r in config.rules if r.name == move.rule)
-    _record(
-        conn,
+    return _transition(
         contact_id,
         move,
-        now=now,
-        cause="rule",
+        now,
+        "rule",
         rule=rule.name,
         reason=f"{rule.name}: {rule.condition}" if rule.condition else rule.name,
         activity_id=(activity_ids or {}).get(contact_id),
@@ -308,7 +330,10 @@ def _first_moves(
     """For each contact, the move of the first rule (in file order) that holds for it."""
     found: dict[int, Move] = {}
     stage = func.coalesce(contacts.c.stage, config.initial)
+    held = _stages_held(conn, stage, contact_ids) if contact_ids is not None else None
     for rule in rules:
+        if held is not None and held.isdisjoint(rule.sources):
+            continue  # nobody asked about is in a stage this rule moves from
         for chunk in _pages(contact_ids):
             query = select(contacts.c.id, stage).where(
                 contacts.c.status == "active",
@@ -321,6 +346,13 @@ def _first_moves(
                     backward = config.is_backward(source, rule.target)
                     found[contact_id] = Move(source, rule.target, rule.name, backward)
     return found
+
+
+def _stages_held(conn: Connection, stage: Any, contact_ids: Sequence[int]) -> set[str]:
+    held: set[str] = set()
+    for chunk in _pages(contact_ids):
+        held.update(conn.scalars(select(stage).where(chunk).distinct()))
+    return held
 
 
 def _pages(contact_ids: Sequence[int] | None) -> Iterable[Any]:
