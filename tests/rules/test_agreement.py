@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadflow.rules.evaluate import matches
+from leadflow.rules.evaluate import evaluate, matches
 from leadflow.rules.parse import parse_condition
 from leadflow.storage.database import Database
 from tests.rules.strategies import NOW, PROFILE, conditions, people
@@ -26,7 +26,9 @@ def test_evaluator_and_sql_agree(db: Database, world: list[Person], drawn: list[
         for data in drawn:
             condition = parse_condition(data)
             in_python = {i for i in ids if matches(condition, snaps[i])}
+            traced = {i for i in ids if evaluate(condition, snaps[i]).matched}
 
             assert sql_matches(db, condition, ids, NOW) == in_python, str(condition)
+            assert traced == in_python, str(condition)  # the traced and the quick answer
     finally:
         erase(db, ids)

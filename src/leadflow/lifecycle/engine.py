@@ -15,7 +15,7 @@ from typing import Any
 
 from leadflow.errors import ValidationError
 from leadflow.lifecycle.config import Capture, LifecycleConfig, StageRule
-from leadflow.rules import Snapshot, evaluate
+from leadflow.rules import Snapshot, matches
 
 
 class MoveNotAllowed(ValidationError):
@@ -95,7 +95,7 @@ def rule_holds(
 ) -> bool:
     if rule.min_stay is not None and (entered is None or now - entered < rule.min_stay):
         return False
-    return rule.condition is None or evaluate(rule.condition, snapshot).matched
+    return rule.condition is None or matches(rule.condition, snapshot)
 
 
 def captured_criteria(

@@ -37,7 +37,7 @@ from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from leadflow.routing.config import RoutingConfig, Rule, Strategy, User
-from leadflow.rules import Snapshot, evaluate
+from leadflow.rules import Snapshot, matches
 from leadflow.rules.vocabulary import fold
 
 
@@ -237,7 +237,7 @@ def _member(user: User, zones: Mapping[str, ZoneInfo]) -> _Member:
 
 
 def _matches(rule: Rule, snapshot: Snapshot) -> bool:
-    return rule.condition is None or evaluate(rule.condition, snapshot).matched
+    return rule.condition is None or matches(rule.condition, snapshot)
 
 
 def _nobody(rule: Rule, reason: str) -> Assignment:

@@ -121,7 +121,18 @@ def evaluate(condition: Condition, snapshot: Snapshot) -> Trace:
 
 
 def matches(condition: Condition, snapshot: Snapshot) -> bool:
-    return evaluate(condition, snapshot).matched
+    """Whether ``condition`` holds: :func:`evaluate`'s answer without building its trace
+    (and short-circuiting), for the paths that decide many contacts at once."""
+    if isinstance(condition, AllOf):
+        return all(matches(item, snapshot) for item in condition.items)
+    if isinstance(condition, AnyOf):
+        return any(matches(item, snapshot) for item in condition.items)
+    if isinstance(condition, Not):
+        return not matches(condition.item, snapshot)
+    if isinstance(condition, EventCondition):
+        return _event(condition, snapshot).matched
+    value = field_value(condition.field, snapshot.record(condition.field.scope))
+    return holds(condition, value, snapshot.now)
 
 
 def field_value(field: Field, record: Row | None) -> Any:
