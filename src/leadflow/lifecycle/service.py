@@ -27,10 +27,10 @@ from leadflow.clock import Clock
 from leadflow.contacts.models import contacts
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.errors import ConfigError, ValidationError
-from leadflow.lifecycle import deals
+from leadflow.lifecycle import deals, versions
 from leadflow.lifecycle.config import LIFECYCLE_FILE, LifecycleConfig, StageRule, parse_lifecycle
 from leadflow.lifecycle.engine import Move, captured_criteria, check_criterion, check_move
-from leadflow.lifecycle.models import config_versions, qualifications, stage_transitions
+from leadflow.lifecycle.models import qualifications, stage_transitions
 from leadflow.rules.compile import compile_condition
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
@@ -38,7 +38,6 @@ from leadflow.storage.sql import chunked
 KIND = "lifecycle"
 RECYCLED = "recycled"
 SOURCES = ("form", "import", "sales", "rule")
-_PARSED: dict[str, LifecycleConfig] = {}
 
 
 # -- the active file -----------------------------------------------------------------------
@@ -72,23 +71,7 @@ def load_lifecycle_if_none(db: Database, clock: Clock, path: Path) -> LifecycleC
 
 
 def _store(conn: Connection, config: LifecycleConfig, text: str, *, now: datetime) -> None:
-    conn.execute(update(config_versions).where(config_versions.c.kind == KIND).values(active=False))
-    known = conn.execute(
-        select(config_versions.c.id).where(
-            config_versions.c.kind == KIND, config_versions.c.version == config.version
-        )
-    ).scalar()
-    if known is None:
-        conn.execute(
-            insert(config_versions).values(
-                kind=KIND, version=config.version, source=text, loaded_at=now, active=True
-            )
-        )
-    else:
-        conn.execute(
-            update(config_versions).where(config_versions.c.id == known).values(active=True)
-        )
-    _PARSED[config.version] = config
+    versions.activate(conn, KIND, config.version, text, config, now=now)
     # Contacts from before any lifecycle (or whose stage this file no longer has) start in
     # its initial stage, entered when they were created.
     conn.execute(
@@ -99,16 +82,7 @@ def _store(conn: Connection, config: LifecycleConfig, text: str, *, now: datetim
 
 
 def active_lifecycle(conn: Connection) -> LifecycleConfig | None:
-    row = conn.execute(
-        select(config_versions.c.version, config_versions.c.source).where(
-            config_versions.c.kind == KIND, config_versions.c.active
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.version not in _PARSED:
-        _PARSED[row.version] = parse_lifecycle(row.source, filename=f"lifecycle {row.version}")
-    return _PARSED[row.version]
+    return versions.active(conn, KIND, lambda text, name: parse_lifecycle(text, filename=name))
 
 
 def initial_stage(conn: Connection) -> str | None:
@@ -162,20 +136,10 @@ def recycle(conn: Connection, contact_id: int, *, reason: str, now: datetime) ->
 
 
 def _record(
-    conn: Connection,
-    contact_id: int,
-    move: Move,
-    *,
-    now: datetime,
-    cause: str,
-    by: str | None = None,
-    rule: str | None = None,
-    reason: str | None = None,
-    activity_id: int | None = None,
-    version: str | None = None,
+    conn: Connection, contact_id: int, move: Move, *, now: datetime, cause: str, **meta: Any
 ) -> None:
-    row = _transition(contact_id, move, now, cause, by, rule, reason, activity_id, version)
-    _record_many(conn, [row], now=now)
+    """One move: ``meta`` as :func:`_transition` takes it (by, rule, reason...)."""
+    _record_many(conn, [_transition(contact_id, move, now, cause, **meta)], now=now)
 
 
 def _transition(
@@ -183,6 +147,7 @@ def _transition(
     move: Move,
     now: datetime,
     cause: str,
+    *,
     by: str | None = None,
     rule: str | None = None,
     reason: str | None = None,

@@ -34,7 +34,7 @@ from leadflow.channels import Channel, Notice
 from leadflow.clock import Clock
 from leadflow.contacts.models import accounts, contacts
 from leadflow.errors import ConfigError, Conflict, NotFound
-from leadflow.lifecycle.models import config_versions
+from leadflow.lifecycle import versions
 from leadflow.routing.assign import Assignment, Router, RoutingState, new_state
 from leadflow.routing.calendar import (
     HoursError,
@@ -68,7 +68,6 @@ DEFAULT_FIRST_TOUCH = timedelta(hours=4)
 # Activity types that count as sales touching a prospect: they complete an open first-touch
 # task and keep a prospect from being recycled.
 TOUCH_TYPES = ("call", "meeting", "email_sent", "email_replied")
-_PARSED: dict[str, RoutingConfig] = {}
 _ROUTERS: dict[str, Router] = {}
 # Working hours by what the file says (zone, hours, holidays) and year.
 _HOURS: dict[tuple[str, str, int], WorkingHours] = {}
@@ -107,23 +106,7 @@ def load_routing_if_present(db: Database, clock: Clock, path: Path) -> RoutingCo
 
 
 def _store(conn: Connection, config: RoutingConfig, text: str, *, now: datetime) -> None:
-    conn.execute(update(config_versions).where(config_versions.c.kind == KIND).values(active=False))
-    known = conn.execute(
-        select(config_versions.c.id).where(
-            config_versions.c.kind == KIND, config_versions.c.version == config.version
-        )
-    ).scalar()
-    if known is None:
-        conn.execute(
-            insert(config_versions).values(
-                kind=KIND, version=config.version, source=text, loaded_at=now, active=True
-            )
-        )
-    else:
-        conn.execute(
-            update(config_versions).where(config_versions.c.id == known).values(active=True)
-        )
-    _PARSED[config.version] = config
+    versions.activate(conn, KIND, config.version, text, config, now=now)
 
 
 def _write_users(conn: Connection, config: RoutingConfig) -> None:
@@ -146,16 +129,7 @@ def _write_users(conn: Connection, config: RoutingConfig) -> None:
 
 
 def active_routing(conn: Connection) -> RoutingConfig | None:
-    row = conn.execute(
-        select(config_versions.c.version, config_versions.c.source).where(
-            config_versions.c.kind == KIND, config_versions.c.active
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.version not in _PARSED:
-        _PARSED[row.version] = parse_config(row.source, filename=f"routing {row.version}")
-    return _PARSED[row.version]
+    return versions.active(conn, KIND, lambda text, name: parse_config(text, filename=name))
 
 
 def _router(config: RoutingConfig) -> Router:

@@ -1,0 +1,50 @@
+"""Workspace files kept by version in ``config_versions`` (lifecycle.yaml, routing.yaml):
+activating a version, and reading the active one parsed, once per process and version.
+
+Scoring keeps its models in a table of its own (``scoring_models``); these files only need
+their text, a version and which one is active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, insert, select, update
+
+from leadflow.lifecycle.models import config_versions
+
+T = TypeVar("T")
+_PARSED: dict[tuple[str, str], object] = {}
+
+
+def activate(
+    conn: Connection, kind: str, version: str, text: str, parsed: object, *, now: datetime
+) -> None:
+    """Store ``text`` as ``version`` of ``kind`` if new, and make it the active one."""
+    conn.execute(update(config_versions).where(config_versions.c.kind == kind).values(active=False))
+    same = (config_versions.c.kind == kind, config_versions.c.version == version)
+    known = conn.execute(select(config_versions.c.id).where(*same)).scalar()
+    if known is None:
+        row = {"kind": kind, "version": version, "source": text, "loaded_at": now}
+        conn.execute(insert(config_versions).values(active=True, **row))
+    else:
+        conn.execute(
+            update(config_versions).where(config_versions.c.id == known).values(active=True)
+        )
+    _PARSED[kind, version] = parsed
+
+
+def active(conn: Connection, kind: str, parse: Callable[[str, str], T]) -> T | None:
+    """The active version of ``kind``, parsed by ``parse(text, filename)``; None if none."""
+    row = conn.execute(
+        select(config_versions.c.version, config_versions.c.source).where(
+            config_versions.c.kind == kind, config_versions.c.active
+        )
+    ).first()
+    if row is None:
+        return None
+    if (kind, row.version) not in _PARSED:
+        _PARSED[kind, row.version] = parse(row.source, f"{kind} {row.version}")
+    return _PARSED[kind, row.version]  # type: ignore[return-value]
