@@ -59,7 +59,7 @@ from leadflow.rules import (
     predicates,
 )
 from leadflow.rules.errors import did_you_mean
-from leadflow.rules.source import Entry
+from leadflow.rules.source import Entry, mapping_entries
 from leadflow.rules.times import TimeSyntaxError, parse_duration
 
 LIFECYCLE_FILE = "lifecycle.yaml"
@@ -256,21 +256,13 @@ def _collect(problems: list[ConfigError], read: Callable[[], T]) -> T | None:
 def _entries(
     node: Node, allowed: tuple[str, ...], what: str, *, required: tuple[str, ...] = ()
 ) -> dict[str, Entry]:
-    if node.kind != "mapping":
-        raise LifecycleError(P.SHAPE, node.at, f"{what} must be a mapping, got {node.kind}")
-    parts = {entry.key: entry for entry in node.entries}
-    for entry in node.entries:
-        if entry.key not in allowed:
-            hint = did_you_mean(entry.key, allowed)
-            raise LifecycleError(
-                P.UNKNOWN_KEY,
-                entry.at,
-                f"unknown key {entry.key!r} in {what}{hint}; use {', '.join(allowed)}",
-            )
-    for key in required:
-        if key not in parts:
-            raise LifecycleError(P.MISSING, node.at, f"{what} needs {key}:")
-    return parts
+    """The keys of a mapping node, refusing unknown ones and requiring ``required``."""
+    return mapping_entries(node, allowed, what, _shape_error, required=required)
+
+
+def _shape_error(kind: str, where: str, message: str) -> LifecycleError:
+    problem = {"shape": P.SHAPE, "unknown_key": P.UNKNOWN_KEY, "missing": P.MISSING}
+    return LifecycleError(problem[kind], where, message)
 
 
 def _scalar(node: Node, what: str) -> str:

@@ -54,7 +54,7 @@ from leadflow.contacts.normalize import normalize_country
 from leadflow.errors import ConfigError, LocatedConfigError, ValidationError
 from leadflow.rules import Condition, Node, Scope, from_yaml, parse_node
 from leadflow.rules.errors import did_you_mean
-from leadflow.rules.source import Entry
+from leadflow.rules.source import Entry, mapping_entries
 from leadflow.rules.times import TimeSyntaxError, parse_duration
 from leadflow.scoring.model import content_version
 
@@ -309,19 +309,12 @@ def _entries(
     node: Node, allowed: tuple[str, ...], what: str, required: tuple[str, ...] = ()
 ) -> dict[str, Entry]:
     """The keys of a mapping node, refusing unknown ones and requiring ``required``."""
-    if node.kind != "mapping":
-        raise RoutingError(P.SHAPE, node.at, f"{what} must be a mapping, got {node.kind}")
-    parts = {entry.key: entry for entry in node.entries}
-    for entry in node.entries:
-        if entry.key not in allowed:
-            hint = did_you_mean(entry.key, allowed)
-            use = ", ".join(allowed)
-            message = f"unknown key {entry.key!r} in {what}{hint}; use {use}"
-            raise RoutingError(P.UNKNOWN_KEY, entry.at, message)
-    for key in required:
-        if key not in parts:
-            raise RoutingError(P.MISSING, node.at, f"{what} needs {key}:")
-    return parts
+    return mapping_entries(node, allowed, what, _shape_error, required=required)
+
+
+def _shape_error(kind: str, where: str, message: str) -> RoutingError:
+    problem = {"shape": P.SHAPE, "unknown_key": P.UNKNOWN_KEY, "missing": P.MISSING}
+    return RoutingError(problem[kind], where, message)
 
 
 def _items(entry: Entry, problems: list[LocatedConfigError]) -> tuple[Node, ...]:

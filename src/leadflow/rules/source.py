@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Union
 
 import yaml
 
-from leadflow.rules.errors import ConditionError, Problem
+from leadflow.rules.errors import ConditionError, Problem, did_you_mean
 
 Scalar = Union[str, int, float, bool, None, datetime, date]  # noqa: UP007 (runtime alias)
 
@@ -139,3 +139,34 @@ def _resolve_scalar(node: yaml.ScalarNode, at: str) -> Scalar:
     if text.lower() in {".inf", "-.inf", "+.inf", ".nan"}:
         raise ConditionError(Problem.BAD_VALUE, at, "infinite and NaN numbers are not allowed")
     return text
+
+
+# What a file's loader raises for a problem of one of these kinds, where, saying what.
+ShapeError = Callable[[str, str, str], Exception]
+
+
+def mapping_entries(
+    node: Node,
+    allowed: Sequence[str],
+    what: str,
+    error: ShapeError,
+    *,
+    required: Sequence[str] = (),
+) -> dict[str, Entry]:
+    """The keys of a mapping node of a workspace file, refusing unknown ones (with a
+    suggestion) and requiring ``required``. ``error(kind, where, message)`` makes the
+    loader's own error; ``kind`` is ``shape``, ``unknown_key`` or ``missing``."""
+    if node.kind != "mapping":
+        raise error("shape", node.at, f"{what} must be a mapping, got {node.kind}")
+    parts = {entry.key: entry for entry in node.entries}
+    for entry in node.entries:
+        if entry.key not in allowed:
+            hint = did_you_mean(entry.key, allowed)
+            use = ", ".join(allowed)
+            raise error(
+                "unknown_key", entry.at, f"unknown key {entry.key!r} in {what}{hint}; use {use}"
+            )
+    for key in required:
+        if key not in parts:
+            raise error("missing", node.at, f"{what} needs {key}:")
+    return parts

@@ -26,7 +26,7 @@ from leadflow.rules import (
 )
 from leadflow.rules.errors import ConditionError, did_you_mean
 from leadflow.rules.operands import number, text, whole_number
-from leadflow.rules.source import Entry
+from leadflow.rules.source import Entry, mapping_entries
 from leadflow.rules.times import TimeSyntaxError, parse_duration
 from leadflow.scoring.model import (
     ENGAGEMENT_DIGITS,
@@ -101,21 +101,12 @@ def _entries(
     node: Node, allowed: tuple[str, ...], what: str, *, required: tuple[str, ...] = ()
 ) -> dict[str, Entry]:
     """The keys of a mapping node, refusing unknown ones and requiring ``required``."""
-    if node.kind != "mapping":
-        raise ScoringError(P.SHAPE, node.at, f"{what} must be a mapping, got {node.kind}")
-    parts = {entry.key: entry for entry in node.entries}
-    for entry in node.entries:
-        if entry.key not in allowed:
-            hint = did_you_mean(entry.key, allowed)
-            raise ScoringError(
-                P.UNKNOWN_KEY,
-                entry.at,
-                f"unknown key {entry.key!r} in {what}{hint}; use {', '.join(allowed)}",
-            )
-    for key in required:
-        if key not in parts:
-            raise ScoringError(P.MISSING, node.at, f"{what} needs {key}:")
-    return parts
+    return mapping_entries(node, allowed, what, _shape_error, required=required)
+
+
+def _shape_error(kind: str, where: str, message: str) -> ScoringError:
+    problem = {"shape": P.SHAPE, "unknown_key": P.UNKNOWN_KEY, "missing": P.MISSING}
+    return ScoringError(problem[kind], where, message)
 
 
 # -- groups -------------------------------------------------------------------------------
