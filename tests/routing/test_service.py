@@ -4,6 +4,7 @@ recycling and the notice outbox."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -214,3 +215,21 @@ def test_a_follow_up_in_days_is_due_at_the_close_of_that_business_day(
         "follow_up",
         datetime(2026, 11, 10, 16, 0, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize(
+    ("holidays", "problem"),
+    [
+        ("{contry: ES}", "holidays: unknown key 'contry'; use country, subdivision, dates"),
+        ("{dates: '2026-12-24'}", "holidays: dates: expected a list of dates"),
+    ],
+)
+def test_bad_holidays_are_refused_on_their_own_line(
+    db: Database, clock: FrozenClock, holidays: str, problem: str
+):
+    text = ROUTING.replace(
+        "timezone: Europe/Madrid}", f"timezone: Europe/Madrid, holidays: {holidays}}}", 1
+    )
+
+    with pytest.raises(ConfigError, match=f"routing.yaml:2: user 'ana': {re.escape(problem)}"):
+        load_routing(db, clock, text)

@@ -156,10 +156,15 @@ def _hours_of(user: User, now: datetime) -> WorkingHours:
     key = (user.timezone, repr([_plain(n) if n is not None else None for n in written]), now.year)
     if key not in _HOURS:
         try:
+            holidays = _holidays(user, now.year)
+        except HoursError as exc:
+            where = user.holidays.at if user.holidays is not None else user.at
+            raise ConfigError(f"{where}: user {user.id!r}: holidays: {exc}") from None
+        try:
             week = _plain(user.hours) if user.hours is not None else DEFAULT_HOURS
             if not isinstance(week, Mapping):
                 raise HoursError(f"expected a mapping of days to hours, got {week!r}")
-            _HOURS[key] = parse_hours(week, user.timezone, _holidays(user, now.year))
+            _HOURS[key] = parse_hours(week, user.timezone, holidays)
         except HoursError as exc:
             where = user.hours.at if user.hours is not None else user.at
             raise ConfigError(f"{where}: user {user.id!r}: {exc}") from None
@@ -173,8 +178,14 @@ def _holidays(user: User, year: int) -> list[date | str]:
     if isinstance(data, list):
         return [str(d) for d in data]
     if not isinstance(data, Mapping):
-        raise HoursError("holidays: expected {country: XX, dates: [...]} or a list of dates")
-    found: list[date | str] = [str(d) for d in data.get("dates", [])]
+        raise HoursError("expected {country: XX, subdivision: YY, dates: [...]} or a list of dates")
+    unknown = sorted(set(data) - {"country", "subdivision", "dates"})
+    if unknown:
+        raise HoursError(f"unknown key {unknown[0]!r}; use country, subdivision, dates")
+    dates = data.get("dates", [])
+    if not isinstance(dates, list):
+        raise HoursError(f"dates: expected a list of dates, got {dates!r}")
+    found: list[date | str] = [str(d) for d in dates]
     if data.get("country"):
         years = range(year, year + 3)
         subdivision = data.get("subdivision")
