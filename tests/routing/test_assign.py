@@ -379,3 +379,15 @@ def test_no_matching_rule_assigns_nobody():
 
     assert done == Assignment(None, None, None, "no routing rule matches")
     assert state == new_state()
+
+
+def test_an_excluded_rep_sits_out_without_using_a_turn_or_quota():
+    routing = router(rep("ann", daily_quota=5), rep("bob"))
+
+    owners, state = run(routing, 4, exclude=frozenset({"ann"}))
+
+    assert owners == ["bob"] * 4
+    assert "ann" not in state["today"]
+    alone = router(rep("ann"))
+    done, _ = alone.assign(snapshot(), new_state(), now=NOW, exclude=frozenset({"ann"}))
+    assert (done.user_id, done.reason) == (None, "no other owner in team emea can take it")

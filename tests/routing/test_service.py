@@ -233,3 +233,22 @@ def test_bad_holidays_are_refused_on_their_own_line(
 
     with pytest.raises(ConfigError, match=f"routing.yaml:2: user 'ana': {re.escape(problem)}"):
         load_routing(db, clock, text)
+
+
+def test_a_late_owner_with_nobody_to_take_over_keeps_it_and_the_lead_is_told(
+    db: Database, clock: FrozenClock
+):
+    solo = ROUTING.replace("escalation: notify_lead", "escalation: reassign")
+    for rep in ("bo", "cy"):
+        solo = "\n".join(line for line in solo.splitlines() if f"id: {rep}," not in line) + "\n"
+    load_routing(db, clock, solo)
+    contact_id = _prospect(db, clock, "ann@acme.example")
+    clock.advance(timedelta(days=1))
+    channel = MemoryChannel()
+
+    report = check_sla(db, clock, channel)
+
+    assert report.reassigned == []
+    (task,) = [t for t in list_tasks(db, now=clock.now()) if t.contact_id == contact_id]
+    assert (task.owner_id, task.status) == ("ana", "open")
+    assert [(n.kind, n.recipient_user_id) for n in channel.sent][-1] == ("escalation", "lea")

@@ -170,21 +170,24 @@ class Router:
         account_owner: str | None = None,
         country: str | None = None,
         industry: str | None = None,
+        exclude: frozenset[str] = frozenset(),
     ) -> tuple[Assignment, RoutingState]:
         """The owner for one prospect by the first rule that matches ``snapshot``, and the
-        state after it (``state`` itself is not changed). ``now`` must be timezone-aware."""
+        state after it (``state`` itself is not changed). ``now`` must be timezone-aware.
+        ``exclude`` sits reps out as if at quota (a reassignment away from a late owner)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         rule = next((r for r in self.config.rules if _matches(r, snapshot)), None)
         if rule is None:
             return Assignment(None, None, None, "no routing rule matches"), state
         days = _Days(now, state["today"])
-        if rule.strategy is Strategy.ACCOUNT_OWNER and account_owner in self._active:
-            return self._keep_owner(rule, account_owner, state, days)
+        keeps = rule.strategy is Strategy.ACCOUNT_OWNER and account_owner not in exclude
+        if keeps and account_owner in self._active:
+            return self._keep_owner(rule, account_owner or "", state, days)
         pool, why = self._candidates(rule, country, industry, account_owner)
         if pool is None:
             return _nobody(rule, f"team {rule.team} has no active sales user"), state
-        return self._round_robin(rule, pool, why, state, days)
+        return self._round_robin(rule, pool, why, state, days, exclude)
 
     def _candidates(
         self, rule: Rule, country: str | None, industry: str | None, owner: str | None
@@ -215,11 +218,19 @@ class Router:
         return done, _counted(state, member, days)
 
     def _round_robin(
-        self, rule: Rule, pool: _Pool, why: str, state: RoutingState, days: _Days
+        self,
+        rule: Rule,
+        pool: _Pool,
+        why: str,
+        state: RoutingState,
+        days: _Days,
+        exclude: frozenset[str] = frozenset(),
     ) -> tuple[Assignment, RoutingState]:
-        full = days.at_quota(pool)
+        full = days.at_quota(pool) | (exclude & pool.ids)
         if len(full) == len(pool.turns):
             reason = f"{why}every owner of {pool.label} is at their daily quota"
+            if exclude & pool.ids:
+                reason = f"{why}no other owner in {pool.label} can take it"
             return _nobody(rule, reason), state
         weights = state["weights"].get(pool.key)
         if weights is None or weights.keys() != pool.ids:

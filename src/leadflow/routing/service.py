@@ -694,30 +694,33 @@ def _reassign(
     now: datetime,
     report: SlaReport,
 ) -> None:
+    """Give the prospect to another rep of the same pool; when nobody else can take it,
+    the late owner keeps it and the team lead is told instead."""
+    state = _load_state(conn)
+    snapshot = load_snapshots(conn, [task["contact_id"]], now, activity=False)[task["contact_id"]]
+    account = snapshot.account or {}
+    # Same territory and industry as the hand-off; anyone but the late owner.
+    assignment, state = _router(config).assign(
+        snapshot,
+        state,
+        now=now,
+        country=snapshot.contact.get("country") or account.get("country"),
+        industry=account.get("industry"),
+        exclude=frozenset({task["owner_id"]}),
+    )
+    if assignment.user_id is None:
+        owner = config.user(task["owner_id"])
+        team = config.team(owner.team) if owner is not None and owner.team else None
+        _notify_lead(conn, config, task, team.lead if team else None, now)
+        return
+    _save_state(conn, state)
     conn.execute(
         update(tasks)
         .where(tasks.c.id == task["id"])
         .values(status="escalated", escalated_at=now, note="reassigned: first touch overdue")
     )
-    conn.execute(update(contacts).where(contacts.c.id == task["contact_id"]).values(owner_id=None))
-    state = _load_state(conn)
-    snapshot = load_snapshots(conn, [task["contact_id"]], now, activity=False)[task["contact_id"]]
-    account = snapshot.account or {}
-    for _ in range(len(config.users)):  # the pool's next turn; skip the late owner
-        # Same territory and industry as the hand-off; not the account owner (who is late).
-        assignment, state = _router(config).assign(
-            snapshot,
-            state,
-            now=now,
-            country=snapshot.contact.get("country") or account.get("country"),
-            industry=account.get("industry"),
-        )
-        if assignment.user_id != task["owner_id"]:
-            break
-    _save_state(conn, state)
-    if assignment.user_id is not None and assignment.user_id != task["owner_id"]:
-        _give(conn, config, [(task["contact_id"], assignment)], now=now)
-        report.reassigned.append(task["contact_id"])
+    _give(conn, config, [(task["contact_id"], assignment)], now=now)
+    report.reassigned.append(task["contact_id"])
 
 
 def _recycle(conn: Connection, config: RoutingConfig, now: datetime, report: SlaReport) -> None:
