@@ -89,6 +89,20 @@ def compile_event_filter(
     return and_(true(), *clauses)
 
 
+def depends_on_time(condition: Condition) -> bool:
+    """Whether the compiled form changes with ``now``: time windows and time tests are
+    counted back from it. A condition that does not can be compiled once and reused."""
+    if isinstance(condition, AllOf | AnyOf):
+        return any(depends_on_time(item) for item in condition.items)
+    if isinstance(condition, Not):
+        return depends_on_time(condition.item)
+    if isinstance(condition, EventCondition):
+        window = condition.window
+        timed = any(w is not None for w in (window.within, window.after, window.before))
+        return timed or (condition.where is not None and depends_on_time(condition.where))
+    return condition.field.kind is Kind.TIME and condition.op is not Op.IS_SET
+
+
 class _Compiler:
     def __init__(self, now: datetime) -> None:
         if now.tzinfo is None:
