@@ -90,8 +90,9 @@ def compile_event_filter(
 
 
 def depends_on_time(condition: Condition) -> bool:
-    """Whether the compiled form changes with ``now``: time windows and time tests are
-    counted back from it. A condition that does not can be compiled once and reused."""
+    """Whether the compiled form may change with ``now``: time windows are counted back
+    from it, and so are time tests (all of them are counted as such, to be safe). A
+    condition that does not can be compiled once and reused."""
     if isinstance(condition, AllOf | AnyOf):
         return any(depends_on_time(item) for item in condition.items)
     if isinstance(condition, Not):
