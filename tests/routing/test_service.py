@@ -252,3 +252,25 @@ def test_a_late_owner_with_nobody_to_take_over_keeps_it_and_the_lead_is_told(
     (task,) = [t for t in list_tasks(db, now=clock.now()) if t.contact_id == contact_id]
     assert (task.owner_id, task.status) == ("ana", "open")
     assert [(n.kind, n.recipient_user_id) for n in channel.sent][-1] == ("escalation", "lea")
+
+
+def test_a_prospect_nobody_can_take_waits_and_the_lead_is_told_why_once_a_day(
+    db: Database, clock: FrozenClock
+):
+    full = ROUTING.replace("timezone: Europe/Madrid}", "timezone: Europe/Madrid, daily_quota: 1}")
+    load_routing(db, clock, full)
+    for i in range(3):
+        _prospect(db, clock, f"p{i}@x{i}.example")
+
+    waiting = _prospect(db, clock, "late@y.example")
+    check_sla(db, clock, MemoryChannel())  # tries again the same day: still nobody
+
+    assert stage_of(db, waiting)[1] == "prospect"
+    assert [t for t in list_tasks(db, now=clock.now()) if t.contact_id == waiting] == []
+    (told,) = [n for n in list_notices(db) if n["kind"] == "unrouted"]
+    assert told["recipient"] == "lea"
+    assert told["data"]["reason"] == "every owner of team emea is at their daily quota"
+
+    clock.advance(timedelta(days=1))  # a new day: quotas reset, the prospect is routed
+    report = check_sla(db, clock, MemoryChannel())
+    assert report.routed == [waiting]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_args
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
-NoticeKind = Literal["handoff", "escalation", "recycled"]
+NoticeKind = Literal["handoff", "escalation", "recycled", "unrouted"]
 NOTICE_KINDS: frozenset[str] = frozenset(get_args(NoticeKind))
 
 

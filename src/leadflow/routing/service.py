@@ -360,6 +360,7 @@ def _give(
 ) -> list[HandOff]:
     """Write the assignments made: owners, first-touch tasks due in each owner's business
     hours (worked out once per owner), hand-off notices."""
+    _queued(conn, config, [(cid, a) for cid, a in decided if a.user_id is None], now=now)
     given = [(cid, a, config.user(a.user_id)) for cid, a in decided if a.user_id is not None]
     if not given:
         return [HandOff(cid, a) for cid, a in decided]
@@ -390,6 +391,43 @@ def _give(
     return [HandOff(cid, a, *handed.get(cid, (None, None))) for cid, a in decided]
 
 
+def _queued(
+    conn: Connection,
+    config: RoutingConfig,
+    waiting: Sequence[tuple[int, Assignment]],
+    *,
+    now: datetime,
+) -> None:
+    """Prospects nobody could take stay unowned (the SLA job tries again); the reason goes
+    to the team's lead (or, when no rule matched, the first admin), once a day a contact."""
+    rows = []
+    for contact_id, assignment in waiting:
+        team = config.team(assignment.team) if assignment.team else None
+        lead = config.user(team.lead) if team is not None else _first_admin(config)
+        if lead is None:
+            continue
+        rows.append(
+            _notice_row(
+                kind="unrouted",
+                recipient=lead,
+                subject=f"Prospect waiting for an owner: contact {contact_id}",
+                body=assignment.reason,
+                data={
+                    "contact_id": contact_id,
+                    "rule": assignment.rule,
+                    "reason": assignment.reason,
+                },
+                key=f"unrouted:{contact_id}:{now.date().isoformat()}",
+                now=now,
+            )
+        )
+    _insert_rows(conn, "notices", _NOTICE_COLUMNS, rows, skip_known=True)
+
+
+def _first_admin(config: RoutingConfig) -> User | None:
+    return next((u for u in config.users if u.role.value == "admin" and u.active), None)
+
+
 def _task_row(contact_id: int, owner: str, due: datetime, now: datetime) -> dict[str, Any]:
     return {
         "contact_id": contact_id,
@@ -410,18 +448,27 @@ _NOTICE_COLUMNS = (
 
 
 def _insert_rows(
-    conn: Connection, table: str, columns: Sequence[str], rows: list[dict[str, Any]]
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[dict[str, Any]],
+    *,
+    skip_known: bool = False,
 ) -> None:
     """A driver-level executemany: a hand-off batch writes a task and a notice per contact,
     and binding them through SQLAlchemy's type processors cost more than the insert. Times
-    and JSON are converted here as the column types would."""
+    and JSON are converted here as the column types would. ``skip_known``: rows whose
+    unique key is stored already are left out."""
+    if not rows:
+        return
     to_time = wire_for(conn.dialect).to_time
     convert: dict[str, Any] = {"created_at": to_time, "due_at": to_time}
     convert["data"] = lambda value: orjson.dumps(value).decode()
     values = [tuple(convert.get(c, _same)(row[c]) for c in columns) for row in rows]
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     marks = ", ".join([mark] * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql + (" ON CONFLICT DO NOTHING" if skip_known else ""), values)
 
 
 def _same(value: Any) -> Any:
