@@ -32,24 +32,10 @@ from leadflow.routing.service import deliver_notices, list_notices, list_tasks, 
 from leadflow.storage.database import Database
 from leadflow.workspace import CONFIG_FILE, Workspace
 from tests.conftest import settings_for
+from tests.routing.files import ROUTING
 
 runner = CliRunner()
 
-ROUTING = """\
-users:
-  - {id: ana, name: Ana, email: ana@x.example, role: sales, team: emea, timezone: Europe/Madrid}
-  - {id: bo, name: Bo, email: bo@x.example, role: sales, team: emea, timezone: Europe/Madrid}
-  - {id: cy, name: Cy, email: cy@x.example, role: sales, team: emea, timezone: Europe/Madrid}
-  - {id: lea, name: Lea, email: lea@x.example, role: admin}
-teams:
-  - {id: emea, lead: lea, escalation: notify_lead}
-rules:
-  - {name: everyone, team: emea}
-sla:
-  first_touch: 4h
-  follow_up: 2d
-  recycle_after: 14d
-"""
 VERSION = parse_config(ROUTING).version
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 10:00 in Madrid: first touches due 14:00
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from leadflow.cli.context import state
-from leadflow.cli.output import Format, console, error_console, render, render_one
+from leadflow.cli.output import Format, console, refuse_file, render, render_one
 from leadflow.errors import ConfigError
 from leadflow.lifecycle import service
-from leadflow.lifecycle.config import LIFECYCLE_FILE, LifecycleConfigError
+from leadflow.lifecycle.config import LIFECYCLE_FILE
 from leadflow.lifecycle.service import SOURCES, CriterionValue
 from leadflow.storage.database import Database
 
@@ -65,25 +65,17 @@ def load(ctx: typer.Context) -> None:
             ws.db, ws.clock, path.read_text(encoding="utf-8"), filename=path.name
         )
     except ConfigError as exc:
-        _refused(exc, active_version(ws.db))
+        refuse_file(
+            exc,
+            file=LIFECYCLE_FILE,
+            thing="lifecycle",
+            active=active_version(ws.db),
+            none_active="no lifecycle is active",
+            unchanged="no contact moved",
+        )
     out = console()
     out.print(f"lifecycle {config.version} ({LIFECYCLE_FILE}) is active", highlight=False)
     out.print(f"{_contacts(moved)} moved", highlight=False)
-
-
-def _refused(exc: ConfigError, active: str | None) -> NoReturn:
-    """Every problem on its own line, then what stays: nothing was activated."""
-    problems = exc.problems if isinstance(exc, LifecycleConfigError) else (exc,)
-    err = error_console()
-    for problem in problems:
-        err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
-    stays = f"lifecycle {active} stays active" if active else "no lifecycle is active"
-    err.print(
-        f"{LIFECYCLE_FILE} not activated; {stays}; no contact moved",
-        highlight=False,
-        soft_wrap=True,
-    )
-    raise typer.Exit(1)
 
 
 def active_version(db: Database) -> str | None:

@@ -8,8 +8,9 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -81,3 +82,23 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def refuse_file(
+    exc: Exception,
+    *,
+    file: str,
+    thing: str,
+    active: str | None,
+    none_active: str,
+    unchanged: str = "",
+) -> NoReturn:
+    """A workspace file that was not activated: every problem on its own line (loaders
+    collect them in ``problems``), then which version of ``thing`` stays active; exit 1."""
+    err = error_console()
+    for problem in getattr(exc, "problems", (exc,)):
+        err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
+    stays = f"{thing} {active} stays active" if active else none_active
+    tail = f"; {unchanged}" if unchanged else ""
+    err.print(f"{file} not activated; {stays}{tail}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)

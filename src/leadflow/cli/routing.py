@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import func, select
@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 from leadflow.channels import Channel, channel_from_config
 from leadflow.channels.log import LOGGER_NAME
 from leadflow.cli.context import state
-from leadflow.cli.output import Format, console, error_console, render, render_one
+from leadflow.cli.output import Format, console, refuse_file, render, render_one
 from leadflow.contacts.models import contacts
 from leadflow.errors import ConfigError
 from leadflow.routing import service
-from leadflow.routing.config import ROUTING_FILE, Role, RoutingConfig, RoutingConfigError
+from leadflow.routing.config import ROUTING_FILE, Role, RoutingConfig
 from leadflow.routing.models import tasks, users
 from leadflow.routing.service import SlaReport, Task
 from leadflow.storage.database import Database
@@ -90,22 +90,17 @@ def load(ctx: typer.Context) -> None:
             ws.db, ws.clock, path.read_text(encoding="utf-8"), filename=path.name
         )
     except ConfigError as exc:
-        _refused(exc, active_version(ws.db))
+        refuse_file(
+            exc,
+            file=ROUTING_FILE,
+            thing="routing",
+            active=active_version(ws.db),
+            none_active="no routing is active",
+        )
     out = console()
     out.print(f"routing {config.version} ({ROUTING_FILE}) is active", highlight=False)
     for line in _summary(config):
         out.print(line, highlight=False, soft_wrap=True)
-
-
-def _refused(exc: ConfigError, active: str | None) -> NoReturn:
-    """Every problem on its own line, then what stays: nothing was activated."""
-    problems = exc.problems if isinstance(exc, RoutingConfigError) else (exc,)
-    err = error_console()
-    for problem in problems:
-        err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
-    stays = f"routing {active} stays active" if active else "no routing is active"
-    err.print(f"{ROUTING_FILE} not activated; {stays}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _summary(config: RoutingConfig) -> list[str]:

@@ -11,21 +11,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
 from leadflow.cli.context import state
-from leadflow.cli.output import Format, console, error_console, render, render_one
+from leadflow.cli.output import Format, console, error_console, refuse_file, render, render_one
 from leadflow.errors import ConfigError
 from leadflow.scoring import (
     SCORING_FILE,
     Contribution,
     GroupScore,
     Score,
-    ScoringModelError,
     load_model,
     service,
 )
@@ -114,7 +113,14 @@ def score(
                 ws.db, ws.clock, path.read_text(encoding="utf-8"), filename=path.name
             )
     except ConfigError as exc:
-        _refused(exc, active_version(ws.db))
+        refuse_file(
+            exc,
+            file=SCORING_FILE,
+            thing="scoring model",
+            active=active_version(ws.db),
+            none_active="no model is active",
+            unchanged="no score changed",
+        )
     seconds = time.perf_counter() - started
     out = console()
     out.print(f"scoring model {result.version} ({SCORING_FILE}) is active", highlight=False)
@@ -123,21 +129,6 @@ def score(
         f"in {seconds:.2f} s",
         highlight=False,
     )
-
-
-def _refused(exc: ConfigError, active: str | None) -> NoReturn:
-    """Every problem on its own line, then what stays: nothing was activated."""
-    problems = exc.problems if isinstance(exc, ScoringModelError) else (exc,)
-    err = error_console()
-    for problem in problems:
-        err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
-    stays = f"scoring model {active} stays active" if active else "no model is active"
-    err.print(
-        f"{SCORING_FILE} not activated; {stays}; no score changed",
-        highlight=False,
-        soft_wrap=True,
-    )
-    raise typer.Exit(1)
 
 
 def active_version(db: Database) -> str | None:

@@ -462,21 +462,24 @@ def capture_criteria(
     config = active_lifecycle(conn)
     if config is None or not config.captures:
         return
-    for contact_id, props in properties.items():
-        found = captured_criteria(config.captures, props)
-        if not found:
-            continue
-        by_sales = set(
-            conn.scalars(
-                select(qualifications.c.criterion).where(
-                    qualifications.c.contact_id == contact_id, qualifications.c.source == "sales"
-                )
+    answered = {
+        cid: found
+        for cid, p in properties.items()
+        if (found := captured_criteria(config.captures, p))
+    }
+    by_sales: set[tuple[int, str]] = set()
+    for chunk in chunked(sorted(answered)):
+        rows = conn.execute(
+            select(qualifications.c.contact_id, qualifications.c.criterion).where(
+                qualifications.c.contact_id.in_(chunk), qualifications.c.source == "sales"
             )
         )
+        by_sales.update((contact_id, name) for contact_id, name in rows)
+    for contact_id, found in answered.items():
         for name, (value, confidence) in found.items():
             criterion = config.criterion(name)
             allowed = criterion is not None and (not criterion.values or value in criterion.values)
-            if allowed and name not in by_sales:
+            if allowed and (contact_id, name) not in by_sales:
                 _set_criteria(conn, contact_id, {name: value}, "form", by, confidence, now=now)
 
 
