@@ -15,6 +15,9 @@ DOMAIN_MODELS = (
     "leadflow.scoring.models",
     "leadflow.lifecycle.models",
     "leadflow.routing.models",
+    "leadflow.access.models",
+    "leadflow.webhooks.models",
+    "leadflow.privacy.models",
 )
 
 

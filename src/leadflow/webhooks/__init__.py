@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, a durable outbox of facts, signed at-least-once delivery."""
