@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from leadflow.activity.engine import prepare_event
 from leadflow.activity.inputs import EventInput
 from leadflow.activity.models import activities
 from leadflow.activity.service import record_event, record_events
@@ -85,3 +86,39 @@ def test_unknown_contact_id_is_not_found(db: Database, clock: FrozenClock):
     with pytest.raises(NotFound):
         record_event(db, clock, EventInput(type="call", contact_id=999))
     assert _count(db) == 0
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [{"score": float("nan")}, {"at": float("inf")}, {"when": timedelta(days=1)}],
+)
+def test_properties_that_are_not_json_are_refused(
+    db: Database, clock: FrozenClock, properties: dict[str, object]
+):
+    with pytest.raises(ValidationError, match="properties"):
+        record_event(db, clock, EventInput(type="x", email="a@acme.com", properties=properties))
+
+    assert _count(db) == 0
+
+
+def test_properties_keep_nulls_big_integers_and_unicode(db: Database, clock: FrozenClock):
+    properties = {"none": None, "big": 2**70, "name": "Zoë 東京 🚀", "nested": {"b": 1, "a": [1]}}
+
+    record_event(db, clock, EventInput(type="x", email="a@acme.com", properties=properties))
+
+    with db.read() as conn:
+        stored = conn.execute(select(activities.c.properties)).scalar_one()
+    assert stored == properties
+
+
+def test_keyless_unicode_event_keeps_its_derived_key(clock: FrozenClock):
+    # Derived keys hash the ASCII-escaped JSON text: a retry sent to a newer version must
+    # still be recognised as the same event.
+    event = EventInput(
+        type="x", email="a@acme.com", occurred_at=clock.now(), properties={"n": "Zoë"}
+    )
+    prepared = prepare_event(event, now=clock.now())
+
+    # The key 0.1.0 derived for this event (before properties were stored as UTF-8).
+    assert prepared.idempotency_key == "e:cdceddd5531c2490fdea9a9f3e006031effc287f"
+    assert prepared.properties_json == '{"n":"Zoë"}'

@@ -11,14 +11,21 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from leadflow.activity.inputs import EventInput
 from leadflow.contacts.normalize import email_key, normalize_email, normalize_phone
 from leadflow.errors import ValidationError
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_PROPERTIES_BYTES = 16_384
-# One encoder for every event: json.dumps with options builds a new one on each call.
+# The strict encoder: refuses NaN and what JSON has no type for, and names the problem.
+# Derived idempotency keys hash its output, so it must not change across versions.
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+# orjson writes the stored text ~5x faster. It writes NaN as null and takes datetimes and
+# 64-bit integers only, so its output is used only when it holds no null (else the strict
+# encoder decides) and after it did not raise.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 @dataclass(frozen=True)
@@ -53,14 +60,11 @@ def prepare_event(event: EventInput, *, now: datetime) -> PreparedEvent:
             field="contact_id",
         )
     props = dict(event.properties)
-    try:
-        props_json = _JSON.encode(props)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"are not JSON: {exc}", field="properties") from None
+    props_json = _properties_json(props)
     if len(props_json) > MAX_PROPERTIES_BYTES:
         raise ValidationError(f"are larger than {MAX_PROPERTIES_BYTES} bytes", field="properties")
     source = event.source.strip().lower() if event.source else None
-    key = event.idempotency_key or _derived_key(event, identity, occurred_at, props_json)
+    key = event.idempotency_key or _derived_key(event, identity, occurred_at, props)
     if len(key) > 128:
         raise ValidationError("is longer than 128 characters", field="idempotency_key")
     return PreparedEvent(
@@ -74,6 +78,19 @@ def prepare_event(event: EventInput, *, now: datetime) -> PreparedEvent:
         idempotency_key=key,
         email=email,
     )
+
+
+def _properties_json(props: dict[str, Any]) -> str:
+    try:
+        fast = orjson.dumps(props, option=_ORJSON)
+    except TypeError:
+        fast = b"null"  # not orjson's: let the strict encoder accept or name it
+    if b"null" not in fast:
+        return fast.decode()
+    try:
+        return _JSON.encode(props)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"are not JSON: {exc}", field="properties") from None
 
 
 def _other_identity(event: EventInput) -> tuple[str, str] | None:
@@ -106,8 +123,9 @@ def _field(normalize: Callable[[str], str], raw: str, name: str) -> str:
 
 
 def _derived_key(
-    event: EventInput, identity: tuple[str, str] | None, at: datetime, props_json: str
+    event: EventInput, identity: tuple[str, str] | None, at: datetime, props: dict[str, Any]
 ) -> str:
     who = f"c{event.contact_id}" if event.contact_id is not None else f"{identity}"
-    material = f"{who}|{event.type}|{at.isoformat()}|{event.source}|{props_json}"
+    # The strict encoder's text (ASCII-escaped), as every version so far has hashed it.
+    material = f"{who}|{event.type}|{at.isoformat()}|{event.source}|{_JSON.encode(props)}"
     return "e:" + hashlib.sha256(material.encode()).hexdigest()[:40]
