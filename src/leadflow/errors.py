@@ -11,6 +11,11 @@ match on; the message is for people and may change.
     │   └── InputFileError          a problem in an input file (names file, row, column)
     ├── NotFound                    a contact, account or other record does not exist
     ├── Conflict                    the request contradicts stored state (e.g. merge into itself)
+    ├── Unauthorized                no credentials, or credentials that are not (or no longer) valid
+    ├── Forbidden                   valid credentials whose role may not do this
+    ├── PayloadTooLarge             a request body or batch above its limit
+    ├── UnsupportedMediaType        a request body in a content type the endpoint does not read
+    ├── RateLimited                 too many requests from one caller in a window
     └── StorageError                the database could not do what was asked
         ├── DatabaseLocked          another process holds the write lock for too long
         ├── DatabaseReadOnly        the database file or its folder cannot be written
@@ -95,6 +100,26 @@ class NotFound(LeadflowError):
 
 class Conflict(LeadflowError):
     code = "conflict"
+
+
+class Unauthorized(LeadflowError):
+    code = "unauthorized"
+
+
+class Forbidden(LeadflowError):
+    code = "forbidden"
+
+
+class PayloadTooLarge(LeadflowError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(LeadflowError):
+    code = "unsupported_media_type"
+
+
+class RateLimited(LeadflowError):
+    code = "rate_limited"
 
 
 class StorageError(LeadflowError):

@@ -1,0 +1,85 @@
+"""The FastAPI app factory. No module globals: the workspace, its database, clock and key
+cache live on ``app.state``, so tests build as many apps as they like.
+
+Each router is a module of :mod:`leadflow.api` with a ``router``; :data:`ROUTERS` lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from leadflow import __version__
+from leadflow.access.service import KeyVerifier
+from leadflow.api import errors
+from leadflow.settings import Settings
+from leadflow.workspace import Workspace
+
+# The routers, by module name under leadflow.api (one line each; order is the docs' order).
+ROUTERS: tuple[str, ...] = ("health",)
+
+# Bodies above this are refused with a 413 while they stream in, never read whole first.
+# A batch of 1,000 events fits in well under a tenth of it.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def create_app(workspace: Workspace, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The API for ``workspace``; the caller keeps ownership of (and closes) the workspace."""
+    app = FastAPI(
+        title="leadflow",
+        version=__version__,
+        description="Leads and prospects: contacts, activity, scores, stages, deals, tasks.",
+        max_body_size=max_body_bytes,
+    )
+    app.state.workspace = workspace
+    app.state.db = workspace.db
+    app.state.clock = workspace.clock
+    app.state.keys = KeyVerifier(workspace.db, workspace.clock)
+    errors.install(app)
+    for name in ROUTERS:
+        router: APIRouter = importlib.import_module(f"leadflow.api.{name}").router
+        app.include_router(router, responses=errors.PROBLEM_RESPONSES)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory uvicorn workers call: the workspace from ``LEADFLOW_*`` settings."""
+    workspace = Workspace.open(settings=Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        workspace.close()
+
+    app = create_app(workspace)
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error response described as problem+json (as sent)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            errors.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                _problem_responses(operation.get("responses", {}))
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _problem_responses(responses: dict[str, Any]) -> None:
+    content = {errors.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for status, response in responses.items():
+        if status[:1] in ("4", "5"):
+            response["content"] = content
