@@ -127,8 +127,22 @@ def merge_contacts(
     why = (reason or "").strip() or None
     now = clock.now()
     with db.write() as conn:
-        plan = _plan(conn, survivor_ref, merged_ref, lock=True)
-        return _apply(conn, plan, merged_by=by, reason=why, now=now)
+        return merge_in(conn, survivor_ref, merged_ref, merged_by=by, reason=why, now=now)
+
+
+def merge_in(
+    conn: Connection,
+    survivor_ref: str | int,
+    merged_ref: str | int,
+    *,
+    merged_by: str,
+    reason: str | None,
+    now: datetime,
+) -> MergeResult:
+    """:func:`merge_contacts` in the caller's transaction: a form capture stitches a
+    visitor's anonymous contact into the person the form names, in the capture's own."""
+    plan = _plan(conn, survivor_ref, merged_ref, lock=True)
+    return _apply(conn, plan, merged_by=merged_by, reason=reason, now=now)
 
 
 def _apply(

@@ -1,0 +1,127 @@
+"""forms.yaml: what it means, and every problem named by file and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadflow.capture.config import FormsConfigError, Target, load_forms, parse_forms
+from leadflow.lifecycle.config import parse_lifecycle
+from leadflow.workspace import Workspace
+from tests.capture.files import CONSENT_TEXT, FORMS_YAML, forms_config
+
+
+def test_the_shared_file_reads_as_written(workspace: Workspace):
+    config = forms_config(workspace.root)
+
+    form = config.form("form_contact_us_1")
+    assert form is not None
+    assert form.fields["budget"] == Target("qualification", "budget")
+    assert form.fields["colour"] == Target("property", "favourite_colour")
+    assert form.consent is not None
+    assert (form.consent.text, form.consent.required) == (CONSENT_TEXT, True)
+    assert (form.max_body, form.limits.per_ip, form.limits.per_form) == (
+        4096,
+        "3/minute",
+        "100/minute",
+    )
+    assert config.site("site_www_0001") is not None
+    assert config.form("nope") is None
+
+
+def test_no_file_means_no_forms(tmp_path):
+    assert load_forms(tmp_path / "forms.yaml").forms == ()
+
+
+BAD = """\
+forms:
+  contact-us:
+    key: short
+    origins: [https://www.example.com/path]
+    fields:
+      email: contact.emial
+      budget: qualification.colour
+    honeypot: lf_trap
+    max_body: 5gb
+    channel: webform
+    rate_limit: {per_ip: often}
+  sign_up:
+    key: form_signup_0001
+    origins: [https://example.com]
+    fields: {name: contact.first_name}
+    required: [email]
+    colour: red
+"""
+
+
+def test_every_problem_is_named_with_its_line(workspace: Workspace):
+    lifecycle = parse_lifecycle((workspace.root / "lifecycle.yaml").read_text(), filename="l")
+
+    with pytest.raises(FormsConfigError) as caught:
+        parse_forms(BAD, lifecycle=lifecycle)
+
+    found = [(p.where, p.code) for p in caught.value.problems]
+    # One problem per form is reported (a form stops at its first), in line order.
+    assert found == [("forms.yaml:6", "forms_bad_target"), ("forms.yaml:17", "forms_unknown_key")]
+    assert "did you mean 'email'" in str(caught.value.problems[0])
+
+
+@pytest.mark.parametrize(
+    ("line", "text", "code"),
+    [
+        (3, "    key: short", "forms_bad_value"),
+        (4, "    origins: [https://www.example.com/path]", "forms_bad_value"),
+        (6, "      budget: qualification.colour", "forms_bad_target"),
+        (6, "      email: contact.first_name", "forms_no_identity"),
+        (7, "    honeypot: lf_trap", "forms_bad_value"),
+        (7, "    max_body: 5gb", "forms_bad_value"),
+        (7, "    channel: webform", "forms_bad_value"),
+        (7, "    rate_limit: {per_ip: often}", "forms_bad_value"),
+        (7, "    required: [phone]", "forms_unknown_field"),
+        (7, "    consent: {field: email, text: Yes}", "forms_bad_value"),
+    ],
+)
+def test_each_bad_value_is_refused_at_its_line(line, text, code):
+    lines = [
+        "forms:",
+        "  contact-us:",
+        "    key: form_contact_0001",
+        "    origins: [https://www.example.com]",
+        "    fields:",
+        "      email: contact.email",
+    ]
+    if line <= len(lines):
+        lines[line - 1] = text
+    else:
+        lines.append(text)
+    lifecycle = parse_lifecycle(_DEFAULT_LIFECYCLE, filename="l")
+
+    with pytest.raises(FormsConfigError) as caught:
+        parse_forms("\n".join(lines) + "\n", lifecycle=lifecycle)
+
+    [problem] = caught.value.problems
+    assert (problem.where, problem.code) == (
+        f"forms.yaml:{line if code != 'forms_no_identity' else 5}",
+        code,
+    )
+
+
+def test_a_public_key_used_twice_is_refused():
+    text = (
+        FORMS_YAML
+        + "  again:\n    key: form_contact_us_1\n    origins: [https://a.example]\n"
+        + "    fields: {email: contact.email}\n"
+    )
+
+    with pytest.raises(FormsConfigError) as caught:
+        parse_forms(text)
+
+    assert [p.code for p in caught.value.problems] == ["forms_duplicate_key"]
+
+
+_DEFAULT_LIFECYCLE = """\
+stages: [lead, mql]
+initial: lead
+moves: {lead: [mql]}
+criteria: {budget: {}}
+capture: {budget: {field: budget}}
+"""
