@@ -21,7 +21,14 @@ from leadflow.settings import Settings
 from leadflow.workspace import Workspace
 
 # The routers, by module name under leadflow.api (one line each; order is the docs' order).
-ROUTERS: tuple[str, ...] = ("health",)
+ROUTERS: tuple[str, ...] = (
+    "health",
+    "contacts",
+    "events",
+    "lifecycle",
+    "deals",
+    "routing",
+)
 
 # Bodies above this are refused with a 413 while they stream in, never read whole first.
 # A batch of 1,000 events fits in well under a tenth of it.

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadflow import errors as lf
@@ -143,6 +144,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}))
 
 
+async def _refused_by_database(_request: Request, exc: Exception) -> JSONResponse:
+    # A safety net: the edges validate what they can, and the transaction was rolled back,
+    # so nothing was stored; the database's own message is logged, not shown.
+    _log.warning("the database refused a value", exc_info=exc)
+    if isinstance(exc, sa_exc.IntegrityError):
+        return problem(409, "conflict", "the request conflicts with stored data; retry it")
+    return problem(422, "invalid", "a value in the request cannot be stored")
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     _log.error("unhandled error", exc_info=exc)
     return problem(500, "internal", "the server could not complete the request")
@@ -153,6 +163,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(lf.LeadflowError, _leadflow_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.DataError, _refused_by_database)
+    app.add_exception_handler(sa_exc.IntegrityError, _refused_by_database)
     app.add_exception_handler(Exception, _unexpected)
 
 

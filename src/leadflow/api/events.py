@@ -1,0 +1,124 @@
+"""``/events``: record one event or a batch (all or nothing, idempotent by key); read a
+contact's activity. A response is sent only after the events are committed and scored
+(``record_events`` scores in the same transaction).
+
+The single-event path is kept lean: the key check is a dictionary hit, the body one small
+model, and the database work the recording itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadflow.access.engine import Principal
+from leadflow.access.scope import check_contact, check_contacts
+from leadflow.activity.inputs import EventInput
+from leadflow.activity.service import RecordResult, record_events
+from leadflow.api import reads
+from leadflow.api.contacts import RefPath
+from leadflow.api.deps import AnyRole, ClockDep, DbDep
+from leadflow.api.pagination import CursorQuery, LimitQuery, Page
+from leadflow.api.schemas import Properties, Text
+from leadflow.storage.database import Database
+
+router = APIRouter(tags=["activity"])
+
+MAX_BATCH = 1000
+Short = Annotated[Text, Field(max_length=320)]
+
+
+class EventIn(BaseModel):
+    """One event; the contact is named by ``contact_id`` or an identity (a new identity
+    creates a contact). Retrying with the same ``idempotency_key`` stores it once."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Annotated[Text, Field(min_length=1, max_length=64)]
+    occurred_at: datetime | None = None
+    contact_id: int | None = Field(default=None, ge=1, le=2**62)
+    email: Short | None = None
+    phone: Short | None = None
+    external_id: Short | None = None
+    anonymous_id: Short | None = None
+    properties: Properties = Field(default_factory=dict)
+    source: Annotated[Text, Field(max_length=64)] | None = None
+    idempotency_key: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Recorded(BaseModel):
+    recorded: int = Field(description="Events newly stored.")
+    duplicates: int = Field(description="Events already stored under the same key.")
+    contacts_created: int
+    event_ids: list[int | None] = Field(description="Per event given; null for a duplicate.")
+
+
+class Activity(BaseModel):
+    id: int
+    contact_id: int
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str | None
+    properties: dict[str, Any]
+    idempotency_key: str
+
+
+@router.post("/events", response_model=Recorded)
+def record_one(body: EventIn, principal: AnyRole, db: DbDep, clock: ClockDep) -> Recorded:
+    """Record one event; answered once it is stored and scored."""
+    return _record(db, clock, principal, [body])
+
+
+@router.post("/events/batch", response_model=Recorded)
+def record_batch(body: BatchIn, principal: AnyRole, db: DbDep, clock: ClockDep) -> Recorded:
+    """Record up to 1,000 events: all of them, or none when one is invalid."""
+    return _record(db, clock, principal, body.events)
+
+
+def _record(
+    db: Database, clock: ClockDep, principal: Principal, events: Sequence[EventIn]
+) -> Recorded:
+    # A sales key records only on contacts its user owns (checked only for sales keys).
+    check_contacts(db, principal, ((f"events[{i}]", _ref(e)) for i, e in enumerate(events)))
+    inputs = [EventInput(**e.model_dump()) for e in events]
+    return _recorded(record_events(db, clock, inputs))
+
+
+def _ref(event: EventIn) -> str | int:
+    """The contact an event names, in the order the activity log reads them."""
+    if event.contact_id is not None:
+        return event.contact_id
+    if event.email or event.phone:
+        return str(event.email or event.phone)
+    if event.external_id is not None:
+        return f"external_id:{event.external_id.strip()}"
+    return f"anonymous_id:{(event.anonymous_id or '').strip()}"
+
+
+def _recorded(result: RecordResult) -> Recorded:
+    return Recorded(
+        recorded=result.recorded,
+        duplicates=result.duplicates,
+        contacts_created=result.contacts_created,
+        event_ids=list(result.event_ids),
+    )
+
+
+@router.get("/contacts/{ref}/activity", response_model=Page[Activity])
+def contact_activity(
+    ref: RefPath, principal: AnyRole, db: DbDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> dict[str, Any]:
+    """The contact's timeline, newest first."""
+    rows, next_cursor = reads.activity_page(
+        db, check_contact(db, principal, ref), limit=limit, cursor=cursor
+    )
+    return {"items": rows, "next_cursor": next_cursor}
