@@ -27,9 +27,6 @@ are final. Redirects are not followed: a redirect could carry the signed body el
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -39,11 +36,11 @@ import httpx
 
 from leadflow.channels.base import Channel, Delivery, Notice
 from leadflow.clock import Clock, SystemClock
+from leadflow.webhooks.engine import check_url, digest, matches
 
 SIGNATURE_HEADER = "X-Leadflow-Signature"
 TIMESTAMP_HEADER = "X-Leadflow-Timestamp"
 SIGNATURE_VERSION = "v1"
-LOOPBACK_NAMES = frozenset({"localhost"})
 _DETAIL_BODY_CHARS = 200
 
 
@@ -79,7 +76,7 @@ class WebhookChannel(Channel):
             raise ValueError("the webhook secret is empty")
         if retries < 0:
             raise ValueError(f"retries must be zero or more, not {retries}")
-        self.url = _checked_url(url)
+        self.url = check_url(url)
         self._secret = secret
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client()
@@ -135,9 +132,7 @@ def encode_body(notice: Notice) -> bytes:
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The ``X-Leadflow-Signature`` value for ``body`` sent at ``timestamp``."""
-    message = timestamp.encode("utf-8") + b"." + body
-    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_VERSION}={digest}"
+    return f"{SIGNATURE_VERSION}={digest(secret, timestamp, body)}"
 
 
 def verify_signature(
@@ -151,34 +146,7 @@ def verify_signature(
         return False
     if abs(now - sent_at) > tolerance:
         return False
-    expected = sign(secret, timestamp, body).encode("ascii")
-    # Bytes on both sides: compare_digest refuses non-ASCII str, and headers are untrusted.
-    candidates = (part.strip().encode("utf-8", "replace") for part in header.split(","))
-    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
-
-
-def _checked_url(url: str) -> str:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ValueError(f"webhook URL {url!r} is not valid: {exc}") from exc
-    if parsed.scheme == "https" and parsed.host:
-        return str(parsed)
-    if parsed.scheme == "http" and _is_loopback(parsed.host):
-        return str(parsed)
-    raise ValueError(
-        f"webhook URL {url!r} must use https; plain http is allowed only for loopback "
-        "(127.0.0.1, ::1, localhost) because notices carry contact details"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return matches(sign(secret, timestamp, body), [part.strip() for part in header.split(",")])
 
 
 def _is_retryable(response: httpx.Response) -> bool:

@@ -39,7 +39,10 @@ webhook_deliveries = Table(
     Column("subscription_id", Id, ForeignKey("webhook_subscriptions.id"), nullable=False),
     Column("status", String(12), nullable=False),  # pending | delivered | dead
     Column("attempts", Integer, nullable=False),
+    # When claimed by a worker, pushed a lease ahead so no other worker takes it meanwhile.
     Column("next_attempt_at", UtcDateTime),
+    # Retries stop here (72 h after publishing, or after a resend by hand).
+    Column("retry_until", UtcDateTime, nullable=False),
     Column("last_status_code", Integer),
     Column("last_error", Text),
     Column("created_at", UtcDateTime, nullable=False),

@@ -150,6 +150,9 @@ def upgrade() -> None:
         sa.Column(
             "next_attempt_at", leadflow.storage.metadata.UtcDateTime(timezone=True), nullable=True
         ),
+        sa.Column(
+            "retry_until", leadflow.storage.metadata.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column(
