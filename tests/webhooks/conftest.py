@@ -15,6 +15,19 @@ from leadflow.webhooks.models import webhook_deliveries, webhook_events
 from leadflow.webhooks.service import Subscription
 from leadflow.workspace import Workspace
 
+# The API fixtures (an app on the test workspace, clients with keys of each role), for
+# test_api.py; they are fixtures, so importing them here is what makes them available.
+from tests.api.conftest import (  # noqa: F401
+    admin,
+    admin_key,
+    anon,
+    app,
+    make_client,
+    marketing,
+    marketing_key,
+    portal,
+)
+
 SECRET = "whsec_0123456789abcdef0123"
 
 

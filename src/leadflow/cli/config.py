@@ -25,6 +25,7 @@ from leadflow.routing.service import hours_of
 from leadflow.scoring import SCORING_FILE, ScoringModel, ScoringModelError, load_model
 from leadflow.settings import Settings
 from leadflow.storage.database import Database
+from leadflow.webhooks.config import WebhooksConfig, WebhooksConfigError, find_config
 from leadflow.workspace import CONFIG_FILE, DATABASE_FILE, Workspace, find_root, load_config
 
 app = typer.Typer(help="Workspace configuration files.", no_args_is_help=True)
@@ -37,7 +38,8 @@ def check(
         Path | None, typer.Argument(help="Workspace folder (default: as for every command).")
     ] = None,
 ) -> None:
-    """Validate leadflow.yaml, scoring.yaml, lifecycle.yaml and routing.yaml; change nothing."""
+    """Validate leadflow.yaml, scoring.yaml, lifecycle.yaml, routing.yaml and webhooks; change
+    nothing."""
     root = find_root(path or state(ctx).workspace_path)
     problems: list[str] = []
     try:
@@ -48,6 +50,7 @@ def check(
     model = _scoring(root, problems)
     lifecycle_config = _lifecycle(root, problems)
     routing_config = _routing(root, problems)
+    webhooks = _webhooks(root, problems)
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)
@@ -59,6 +62,12 @@ def check(
         typer.echo(f"ok: {CONFIG_FILE}; {SCORING_FILE} version {model.version} ({rules} rules)")
     if not (root / LIFECYCLE_FILE).exists():
         typer.echo(f"no {LIFECYCLE_FILE}: `leadflow init` writes the default lifecycle")
+    if webhooks is not None:
+        count = len(webhooks.subscriptions)
+        typer.echo(
+            f"ok: {webhooks.file}: {count} webhook subscriptions "
+            "(`leadflow webhooks load` activates them)"
+        )
     for line in _pending(root, _versioned(model, lifecycle_config, routing_config)):
         typer.echo(line)
 
@@ -169,6 +178,17 @@ def _routing(root: Path, problems: list[str]) -> RoutingConfig | None:
             hours_of(user, now)  # working hours and holidays, as `routing load` reads them
         return config
     except RoutingConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return None
+
+
+def _webhooks(root: Path, problems: list[str]) -> WebhooksConfig | None:
+    """webhooks.yaml, or leadflow.yaml's webhooks: section; optional."""
+    try:
+        return find_config(root)
+    except WebhooksConfigError as exc:
         problems.extend(str(p) for p in exc.problems)
     except ConfigError as exc:
         problems.append(str(exc))
