@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from leadflow import __version__
 from leadflow.access.service import KeyVerifier
 from leadflow.api import errors
+from leadflow.api.body_limit import BodyLimit
 from leadflow.settings import Settings
 from leadflow.workspace import Workspace
 
@@ -28,6 +29,10 @@ ROUTERS: tuple[str, ...] = (
     "lifecycle",
     "deals",
     "routing",
+    "webhooks",
+    "privacy",
+    "capture",
+    "tracking",
 )
 
 # Bodies above this are refused with a 413 while they stream in, never read whole first.
@@ -41,8 +46,8 @@ def create_app(workspace: Workspace, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         title="leadflow",
         version=__version__,
         description="Leads and prospects: contacts, activity, scores, stages, deals, tasks.",
-        max_body_size=max_body_bytes,
     )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.state.workspace = workspace
     app.state.db = workspace.db
     app.state.clock = workspace.clock
