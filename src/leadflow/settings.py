@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=4 * 1024**3, gt=0, description="Largest file `import` accepts."
     )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where the public endpoints' rate limits count (a `limits` storage URI).",
+    )
 
     @field_validator("database_url")
     @classmethod
