@@ -43,6 +43,8 @@ from leadflow.lifecycle.engine import Move, check_move
 from leadflow.lifecycle.health import Health
 from leadflow.lifecycle.models import deals
 from leadflow.storage.database import Database
+from leadflow.webhooks import engine as webhooks
+from leadflow.webhooks.service import publish
 
 OPPORTUNITY, CUSTOMER, LOST = "opportunity", "customer", "lost"
 # The deal pipeline's stages and the probability each implies unless one is given.
@@ -207,7 +209,7 @@ def win_deal(
         move = win_move(config, contact.stage)
         if move is not None:
             _move(conn, contact.id, move, now=now, by=who, why=f"deal {deal_id} won: {why}")
-        return _get(conn, deal_id)
+        return _published(conn, _get(conn, deal_id), now=now)
 
 
 def lose_deal(db: Database, clock: Clock, deal_id: int, *, reason: str, by: str) -> Deal:
@@ -223,7 +225,7 @@ def lose_deal(db: Database, clock: Clock, deal_id: int, *, reason: str, by: str)
         if contact.stage == OPPORTUNITY and not _open_deal_ids(conn, contact.id):
             move = check_move(config, contact.stage, LOST)
             _move(conn, contact.id, move, now=now, by=who, why=f"deal {deal_id} lost: {why}")
-        return _get(conn, deal_id)
+        return _published(conn, _get(conn, deal_id), now=now)
 
 
 def _close(
@@ -243,6 +245,21 @@ def _close(
     )
     if closed.rowcount != 1:
         raise Conflict(f"deal {deal_id} is closed already")
+
+
+def _published(conn: Connection, closed: Deal, *, now: datetime) -> Deal:
+    """``closed``, after telling webhook subscribers (deal.won or deal.lost)."""
+    payload = webhooks.deal_closed(
+        closed.id,
+        closed.contact_id,
+        owner_id=closed.owner_id,
+        amount=closed.amount,
+        currency=closed.currency,
+        closed_at=closed.closed_at or now,
+    )
+    topic = webhooks.DEAL_WON if closed.status == "won" else webhooks.DEAL_LOST
+    publish(conn, topic, [payload], now=now)
+    return closed
 
 
 def _move(

@@ -30,15 +30,13 @@ from leadflow.errors import ConfigError, LocatedConfigError
 from leadflow.rules import Node, from_yaml
 from leadflow.rules.source import Entry, mapping_entries
 from leadflow.scoring.model import content_version
-from leadflow.webhooks.engine import check_topics, check_url
+from leadflow.webhooks.engine import MIN_SECRET, SLUG, check_topics, check_url
 
 T = TypeVar("T")
 WEBHOOKS_FILE = "webhooks.yaml"
 MAIN_FILE = "leadflow.yaml"
 SUBSCRIPTION_KEYS = ("name", "url", "topics", "secret_env", "active")
-SLUG = re.compile(r"[a-z][a-z0-9_-]{0,99}")
 VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MIN_SECRET = 16
 
 
 class WebhookConfigProblem(StrEnum):

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,8 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=6)
 RETRY_WINDOW = timedelta(hours=72)
 LOOPBACK_NAMES = frozenset({"localhost"})
+SLUG = re.compile(r"[a-z][a-z0-9_-]{0,99}")  # a subscription's name
+MIN_SECRET = 16
 
 
 class SignatureError(ValidationError):

@@ -11,15 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from leadflow.clock import Clock
 from leadflow.errors import Conflict, NotFound, ValidationError
 from leadflow.storage.database import Database
-from leadflow.webhooks.config import MIN_SECRET, SLUG, WebhooksConfig
-from leadflow.webhooks.engine import RETRY_WINDOW, check_topics, check_url
+from leadflow.webhooks.engine import MIN_SECRET, RETRY_WINDOW, SLUG, check_topics, check_url
 from leadflow.webhooks.models import (
     webhook_attempts,
     webhook_deliveries,
@@ -29,6 +28,9 @@ from leadflow.webhooks.models import (
 
 STATUSES = ("pending", "delivered", "dead")
 CONFIG, API = "config", "api"
+
+if TYPE_CHECKING:  # the domains that publish import this module: keep its imports few
+    from leadflow.webhooks.config import WebhooksConfig
 
 S = webhook_subscriptions
 D = webhook_deliveries

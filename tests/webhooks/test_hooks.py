@@ -1,0 +1,83 @@
+"""Each change a subscriber can hear of publishes exactly one event, in the transaction that
+makes the change: a new contact, a stage move, a score crossing a threshold (and its grade
+changing), a prospect handed to an owner, a deal won or lost. A rolled-back change
+publishes nothing, and nothing at all is written while nobody subscribes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from leadflow.clock import FrozenClock
+from leadflow.contacts.inputs import ContactInput
+from leadflow.contacts.service import capture_contact
+from leadflow.lifecycle.deals import lose_deal, open_deal, win_deal
+from leadflow.lifecycle.service import move_contact
+from leadflow.webhooks.engine import TOPICS
+from leadflow.webhooks.models import webhook_deliveries
+from leadflow.workspace import Workspace
+from tests.webhooks.conftest import count, events, subscribe
+
+
+@pytest.fixture
+def everything(workspace: Workspace) -> None:
+    """One subscriber to every topic."""
+    subscribe(workspace, topics=TOPICS, name="all")
+
+
+def of(workspace: Workspace, topic: str) -> list[dict[str, object]]:
+    return [payload for t, payload in events(workspace.db) if t == topic]
+
+
+def new_contact(workspace: Workspace, email: str = "ann@acme.example") -> int:
+    return capture_contact(workspace.db, workspace.clock, ContactInput(email=email)).contact_id
+
+
+def prospect(workspace: Workspace, email: str = "ann@acme.example") -> int:
+    """A contact moved by hand up to prospect (the hand-off stage)."""
+    contact_id = new_contact(workspace, email)
+    for stage in ("lead", "mql", "sql", "prospect"):
+        move_contact(workspace.db, workspace.clock, contact_id, stage, by="sam", reason="test")
+    return contact_id
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_won_deal_publishes_deal_won(workspace: Workspace, frozen: FrozenClock):
+    contact_id = prospect(workspace)
+    opened = open_deal(
+        workspace.db, workspace.clock, contact_id, amount=Decimal("1200.50"), by="sam"
+    )
+
+    win_deal(workspace.db, workspace.clock, opened.id, reason="signed", by="sam")
+
+    assert of(workspace, "deal.won") == [
+        {
+            "deal_id": opened.id,
+            "contact_id": contact_id,
+            "owner_id": None,
+            "amount": "1200.50",
+            "currency": "USD",
+            "closed_at": frozen.now().isoformat(),
+        }
+    ]
+    assert of(workspace, "deal.lost") == []
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_lost_deal_publishes_deal_lost(workspace: Workspace):
+    contact_id = prospect(workspace)
+    opened = open_deal(workspace.db, workspace.clock, contact_id, by="sam")
+
+    lose_deal(workspace.db, workspace.clock, opened.id, reason="budget", by="sam")
+
+    assert [(p["deal_id"], p["amount"]) for p in of(workspace, "deal.lost")] == [(opened.id, None)]
+
+
+def test_nothing_is_written_while_nobody_subscribes(workspace: Workspace):
+    contact_id = prospect(workspace)
+    opened = open_deal(workspace.db, workspace.clock, contact_id, by="sam")
+    win_deal(workspace.db, workspace.clock, opened.id, reason="signed", by="sam")
+
+    assert events(workspace.db) == []
+    assert count(workspace.db, webhook_deliveries) == 0
