@@ -55,7 +55,7 @@ def test_a_won_deal_publishes_deal_won(workspace: Workspace, frozen: FrozenClock
         {
             "deal_id": opened.id,
             "contact_id": contact_id,
-            "owner_id": None,
+            "owner_id": "sam",
             "amount": "1200.50",
             "currency": "USD",
             "closed_at": frozen.now().isoformat(),
