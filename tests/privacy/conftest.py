@@ -21,6 +21,7 @@ from leadflow.lifecycle.deals import open_deal
 from leadflow.lifecycle.service import move_contact, qualify
 from leadflow.routing.models import notices, tasks, users
 from leadflow.storage.database import Database
+from leadflow.webhooks.engine import deal_closed
 from leadflow.webhooks.models import webhook_events
 
 EMAIL = "zeb.quixote@lamancha.example"
@@ -167,6 +168,13 @@ def _routing_and_outbox(db: Database, clock: FrozenClock, contact_id: int) -> No
                 {
                     "topic": "stage.changed",
                     "payload": {"contact_id": contact_id, "to_stage": "sql", "name": "Zebulon"},
+                    "created_at": now,
+                },
+                {
+                    "topic": "deal.won",
+                    "payload": deal_closed(
+                        7, contact_id, owner_id="olga", amount=None, currency="EUR", closed_at=now
+                    ),
                     "created_at": now,
                 },
             ],

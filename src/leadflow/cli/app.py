@@ -20,6 +20,7 @@ from leadflow.cli import (
     export,
     imports,
     lifecycle,
+    privacy,
     routing,
     scoring,
 )
@@ -73,6 +74,7 @@ app.add_typer(deals.app, name="deal")
 app.add_typer(routing.app, name="routing")
 app.add_typer(routing.tasks_app, name="tasks")
 app.add_typer(routing.notices_app, name="notices")
+app.add_typer(privacy.app, name="privacy")
 
 
 @app.callback()

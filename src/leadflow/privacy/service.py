@@ -31,6 +31,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    func,
     literal,
     or_,
     select,
@@ -53,7 +54,9 @@ __all__ = [
     "CONTACT_REFERENCES",
     "PERSONAL_FIELDS",
     "Erasure",
+    "ErasurePlan",
     "erase_contact",
+    "erasure_plan",
     "export_contact",
 ]
 
@@ -114,14 +117,21 @@ CONTACT_REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
 # Records that name a contact inside a JSON document rather than in a column.
 JSON_REFERENCES = {
     "notices": "data.contact_id; free text (body, reason) removed, ids and times kept",
-    "webhook_events": "payload.contact_id or payload.contact.id; payload reduced to the ids",
+    "webhook_events": "payload.contact_id or payload.contact.id; keys other than ids, codes, "
+    "numbers and times removed",
 }
 
 # What a notice about an erased contact keeps: ids, times, the rule, and the recipient's
 # (a salesperson's) address, which delivery of a pending notice still needs.
 NOTICE_KEPT = ("contact_id", "task_id", "due_at", "rule", "owner", "email")
-# What a webhook event's payload about an erased contact keeps: ids and codes only.
-EVENT_KEPT = ("contact_id", "deal_id", "task_id", "owner_id", "stage", "from_stage", "to_stage")
+# The keys of a webhook event's payload that hold ids, codes, numbers and times: all that
+# leadflow's own payloads carry (leadflow.webhooks.engine). Any other key of a payload about
+# an erased person is removed, and a nested ``contact`` object keeps only its id.
+EVENT_KEPT = (
+    *("contact_id", "deal_id", "task_id", "owner_id", "team", "rule", "by", "cause"),
+    *("from_stage", "to_stage", "before", "after", "total", "threshold", "model_version"),
+    *("amount", "currency", "at", "created_at", "closed_at", "first_touch_due_at"),
+)
 ERASED = "erased:"  # the prefix of an erased touch's or activity's idempotency key
 
 
@@ -147,6 +157,18 @@ class Erasure:
             "previously_erased_at": self.previously_erased_at,
             **{f"removed_{kind}": count for kind, count in self.removed.items()},
         }
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """Whom an erasure of a reference would erase, read without writing (to confirm)."""
+
+    contact_id: int
+    merged_ids: tuple[int, ...]
+    name: str | None
+    email: str | None
+    identities: int
+    erased_at: datetime | None  # when the person was first erased, if ever
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -227,6 +249,35 @@ def _event_about(ids: list[int]) -> ColumnElement[bool]:
 # -- erasure ---------------------------------------------------------------------------------
 
 
+def erasure_plan(db: Database, contact_ref: str | int) -> ErasurePlan:
+    """Whom :func:`erase_contact` would erase for ``contact_ref``; raises as it would."""
+    with db.read() as conn:
+        contact_id = resolve_contact_id(conn, contact_ref)
+        ids = person_ids(conn, contact_id)
+        row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).mappings().one()
+        held = conn.execute(
+            select(func.count()).select_from(identities).where(identities.c.contact_id.in_(ids))
+        ).scalar_one()
+        name = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or None
+        return ErasurePlan(
+            contact_id=contact_id,
+            merged_ids=tuple(ids[1:]),
+            name=name,
+            email=row["email"],
+            identities=int(held),
+            erased_at=_first_erasure(conn, contact_id),
+        )
+
+
+def _first_erasure(conn: Connection, contact_id: int) -> datetime | None:
+    first: datetime | None = conn.execute(
+        select(erasures.c.erased_at)
+        .where(erasures.c.contact_id == contact_id)
+        .order_by(erasures.c.erased_at, erasures.c.id)
+    ).scalar()
+    return first
+
+
 def erase_contact(
     db: Database, clock: Clock, contact_ref: str | int, *, requested_by: str
 ) -> Erasure:
@@ -245,11 +296,7 @@ def erase_contact(
         contact_id = resolve_contact_id(conn, contact_ref)
         ids = person_ids(conn, contact_id)
         _lock(conn, ids)
-        before = conn.execute(
-            select(erasures.c.erased_at)
-            .where(erasures.c.contact_id == contact_id)
-            .order_by(erasures.c.erased_at, erasures.c.id)
-        ).scalar()
+        before = _first_erasure(conn, contact_id)
         removed = {kind: step(conn, ids, now) for kind, step in ERASE_STEPS}
         row = {"contact_id": contact_id, "requested_by": by, "erased_at": now, "removed": removed}
         erasure_id = conn.execute(erasures.insert().returning(erasures.c.id), row).scalar_one()
@@ -403,7 +450,7 @@ def _anonymous_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     contact = payload.get("contact")
     if isinstance(contact, Mapping) and "id" in contact:
         kept["contact"] = {"id": contact["id"]}
-    return {**kept, "erased": True}
+    return kept
 
 
 def _scrub_merges(conn: Connection, ids: list[int], _now: datetime) -> int:
