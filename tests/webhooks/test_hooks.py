@@ -5,6 +5,7 @@ publishes nothing, and nothing at all is written while nobody subscribes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,9 +15,11 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.service import capture_contact
 from leadflow.lifecycle.deals import lose_deal, open_deal, win_deal
 from leadflow.lifecycle.service import move_contact
+from leadflow.routing.service import list_tasks, load_routing
 from leadflow.webhooks.engine import TOPICS
 from leadflow.webhooks.models import webhook_deliveries
 from leadflow.workspace import Workspace
+from tests.routing.files import ROUTING
 from tests.webhooks.conftest import count, events, subscribe
 
 
@@ -81,3 +84,24 @@ def test_nothing_is_written_while_nobody_subscribes(workspace: Workspace):
 
     assert events(workspace.db) == []
     assert count(workspace.db, webhook_deliveries) == 0
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_hand_off_publishes_one_prospect_assigned(workspace: Workspace, frozen: FrozenClock):
+    load_routing(workspace.db, workspace.clock, ROUTING)
+    frozen.set(datetime(2026, 11, 6, 15, 0, tzinfo=UTC))  # Friday 16:00 in Madrid
+
+    contact_id = prospect(workspace)
+
+    (task,) = list_tasks(workspace.db, now=frozen.now())
+    assert of(workspace, "prospect.assigned") == [
+        {
+            "contact_id": contact_id,
+            "owner_id": "ana",
+            "team": "emea",
+            "rule": "everyone",
+            "task_id": task.id,
+            "first_touch_due_at": task.due_at.isoformat(),
+            "at": frozen.now().isoformat(),
+        }
+    ]

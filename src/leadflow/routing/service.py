@@ -19,7 +19,7 @@ escalations, recycling, and notices.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -60,6 +60,8 @@ from leadflow.rules import (
 from leadflow.scoring.service import load_snapshots
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
+from leadflow.webhooks.engine import PROSPECT_ASSIGNED, prospect_assigned
+from leadflow.webhooks.service import publish
 
 KIND = "routing"
 STATE_KEY = "assign"
@@ -384,11 +386,32 @@ def _give(
         if owner is not None
     ]
     _insert_rows(conn, "notices", _NOTICE_COLUMNS, notices_rows)
+    publish(conn, PROSPECT_ASSIGNED, _assigned(given, task_ids, due, now), now=now)
     handed = {
         cid: (task_id, due[a.user_id or ""])
         for (cid, a, _), task_id in zip(given, task_ids, strict=True)
     }
     return [HandOff(cid, a, *handed.get(cid, (None, None))) for cid, a in decided]
+
+
+def _assigned(
+    given: Sequence[tuple[int, Assignment, User | None]],
+    task_ids: Sequence[int],
+    due: Mapping[str, datetime],
+    now: datetime,
+) -> Iterator[dict[str, Any]]:
+    """prospect.assigned payloads, built only when someone subscribes (a generator)."""
+    for (contact_id, assignment, _), task_id in zip(given, task_ids, strict=True):
+        owner = assignment.user_id or ""
+        yield prospect_assigned(
+            contact_id,
+            owner,
+            team=assignment.team,
+            rule=assignment.rule,
+            task_id=task_id,
+            due_at=due[owner],
+            at=now,
+        )
 
 
 def _queued(
