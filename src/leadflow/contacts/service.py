@@ -42,6 +42,8 @@ from leadflow.contacts.wire import (
 )
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
+from leadflow.webhooks.engine import CONTACT_CREATED, contact_created
+from leadflow.webhooks.service import publish
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -185,6 +187,7 @@ def upsert_rows(
     plan = plan_touches(conn, wire, [(r[4], cid) for r, cid in zip(rows, contact_ids, strict=True)])
     fresh = {_id(p[0]) for p in inserts}
     _insert_contacts(conn, wire, inserts, plan.ends(fresh), now=stored_now)
+    publish(conn, CONTACT_CREATED, (contact_created(_id(p[0]), now) for p in inserts), now=now)
     _update_contacts(conn, wire, updates, now=stored_now)
     _insert_identities(conn, wire, groups, existing, now=stored_now)
     return BatchResult(contact_ids, fresh, record_touches(conn, wire, plan, fresh))
