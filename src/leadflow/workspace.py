@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from leadflow.capture.config import FORMS_FILE
 from leadflow.clock import Clock, SystemClock
 from leadflow.errors import ConfigError, WorkspaceNotFound
 from leadflow.lifecycle.config import LIFECYCLE_FILE
@@ -23,6 +24,7 @@ DATABASE_FILE = "leadflow.db"
 _TEMPLATE = Path(__file__).with_name("workspace_template") / CONFIG_FILE
 _DEFAULT_SCORING = Path(__file__).with_name("scoring") / "default_scoring.yaml"
 _DEFAULT_LIFECYCLE = Path(__file__).with_name("lifecycle") / "default_lifecycle.yaml"
+_EXAMPLE_FORMS = Path(__file__).with_name("capture") / "example_forms.yaml"
 
 
 @dataclass
@@ -73,6 +75,9 @@ class Workspace:
         # Likewise the default lifecycle: stages, moves, criteria and rules.
         if not (path / LIFECYCLE_FILE).exists():
             (path / LIFECYCLE_FILE).write_text(_DEFAULT_LIFECYCLE.read_text())
+        # Public forms: a commented example only, since an open form takes posts from the web.
+        if not (path / FORMS_FILE).exists():
+            (path / FORMS_FILE).write_text(_EXAMPLE_FORMS.read_text())
         workspace = cls.open(path, settings=settings, clock=clock, check_schema=False)
         upgrade(workspace.db)
         # A scoring file of the team's own that does not parse yet: the workspace is still

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
 from leadflow.capture.config import FormsConfigError, Target, load_forms, parse_forms
+from leadflow.cli.app import app
 from leadflow.lifecycle.config import parse_lifecycle
+from leadflow.settings import Settings
 from leadflow.workspace import Workspace
 from tests.capture.files import CONSENT_TEXT, FORMS_YAML, forms_config
 
@@ -125,3 +128,34 @@ moves: {lead: [mql]}
 criteria: {budget: {}}
 capture: {budget: {field: budget}}
 """
+
+
+def test_config_check_names_forms_yaml_problems_by_line(workspace: Workspace, cli_env):
+    runner = CliRunner()
+    (workspace.root / "forms.yaml").write_text(FORMS_YAML)
+    ok = runner.invoke(app, ["config", "check"], env=cli_env)
+    (workspace.root / "forms.yaml").write_text(
+        FORMS_YAML.replace("qualification.timing", "qualification.timming")
+    )
+    bad = runner.invoke(app, ["config", "check"], env=cli_env)
+
+    assert ok.exit_code == 0, ok.output
+    assert "forms.yaml: 1 forms, 1 tracked sites" in ok.output
+    assert bad.exit_code == 1
+    assert "forms.yaml:16: when: unknown qualification field 'timming'" in bad.output
+
+
+def test_init_ships_a_commented_example_that_reads_once_uncommented(tmp_path):
+    with Workspace.init(tmp_path / "ws", settings=Settings(env="test")) as ws:
+        text = (ws.root / "forms.yaml").read_text()
+        lifecycle = parse_lifecycle((ws.root / "lifecycle.yaml").read_text(), filename="l")
+
+    assert parse_forms(text) == parse_forms("")  # all comments: no form is open
+    lines = text.splitlines()
+    start = lines.index("# sites:")
+    uncommented = "\n".join(line[2:] for line in lines[start:])
+    config = parse_forms(
+        uncommented.replace("REPLACE_ME_WITH_A_RANDOM_KEY", "x1y2z3w4"), lifecycle=lifecycle
+    )
+    assert [f.name for f in config.forms] == ["contact-us"]
+    assert [s.name for s in config.sites] == ["www"]

@@ -201,6 +201,8 @@ def parse_forms(
     """``lifecycle`` checks ``qualification.*`` targets; without one they are not checked."""
     problems: list[LocatedConfigError] = []
     root = _collect(problems, lambda: from_yaml(source, filename))
+    if root is not None and root.kind == "scalar" and root.value is None:
+        return FormsConfig()  # nothing but comments (the file `leadflow init` writes)
     parts = _collect(problems, lambda: _entries(root, TOP_KEYS, "the forms file")) if root else None
     if parts is None:
         raise FormsConfigError(tuple(problems))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from leadflow.capture.config import FORMS_FILE, FormsConfig, FormsConfigError, load_forms
 from leadflow.cli import lifecycle, routing, scoring
 from leadflow.cli.context import state
 from leadflow.clock import SystemClock
@@ -38,8 +39,8 @@ def check(
         Path | None, typer.Argument(help="Workspace folder (default: as for every command).")
     ] = None,
 ) -> None:
-    """Validate leadflow.yaml, scoring.yaml, lifecycle.yaml, routing.yaml and webhooks; change
-    nothing."""
+    """Validate leadflow.yaml, scoring.yaml, lifecycle.yaml, routing.yaml, webhooks and
+    forms.yaml; change nothing."""
     root = find_root(path or state(ctx).workspace_path)
     problems: list[str] = []
     try:
@@ -51,6 +52,7 @@ def check(
     lifecycle_config = _lifecycle(root, problems)
     routing_config = _routing(root, problems)
     webhooks = _webhooks(root, problems)
+    forms = _forms(root, problems, lifecycle_config)
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)
@@ -67,6 +69,11 @@ def check(
         typer.echo(
             f"ok: {webhooks.file}: {count} webhook subscriptions "
             "(`leadflow webhooks load` activates them)"
+        )
+    if forms is not None and (forms.forms or forms.sites):
+        typer.echo(
+            f"ok: {FORMS_FILE}: {len(forms.forms)} forms, {len(forms.sites)} tracked sites "
+            "(`leadflow serve` reads it as it changes)"
         )
     for line in _pending(root, _versioned(model, lifecycle_config, routing_config)):
         typer.echo(line)
@@ -189,6 +196,20 @@ def _webhooks(root: Path, problems: list[str]) -> WebhooksConfig | None:
     try:
         return find_config(root)
     except WebhooksConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return None
+
+
+def _forms(
+    root: Path, problems: list[str], lifecycle_config: LifecycleConfig | None
+) -> FormsConfig | None:
+    """forms.yaml is optional: without it no public form is open. Its qualification
+    targets are checked against lifecycle.yaml's capture: when that file reads well."""
+    try:
+        return load_forms(root / FORMS_FILE, lifecycle_config)
+    except FormsConfigError as exc:
         problems.extend(str(p) for p in exc.problems)
     except ConfigError as exc:
         problems.append(str(exc))
