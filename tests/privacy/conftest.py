@@ -92,7 +92,14 @@ def _capture_twin(db: Database, clock: FrozenClock) -> int:
     record_events(
         db,
         clock,
-        [EventInput(type="page_view", contact_id=twin, properties={"path": "/zebulon"})],
+        [
+            EventInput(
+                type="page_view",
+                contact_id=twin,
+                properties={"path": "/zebulon"},
+                idempotency_key="pv:site:visitor-zq:v1",
+            )
+        ],
     )
     return twin
 
@@ -135,6 +142,17 @@ def _routing_and_outbox(db: Database, clock: FrozenClock, contact_id: int) -> No
                 due_at=now,
                 done_at=now,
                 note="Zebulon prefers +1 415 555 0199",
+            )
+        )
+        conn.execute(
+            insert(tasks).values(
+                contact_id=contact_id,
+                owner_id="olga",
+                kind="first_touch",
+                title="First touch",
+                status="open",
+                created_at=now,
+                due_at=now + timedelta(hours=4),
             )
         )
         conn.execute(

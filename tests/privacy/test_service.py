@@ -84,7 +84,7 @@ def test_export_holds_every_record_of_the_person_and_of_contacts_merged_into_it(
         "timing": "now",
     }
     assert [(d["amount"], d["status"]) for d in exported["deals"]] == [("12000.50", "open")]
-    assert [t["title"] for t in exported["tasks"]] == ["Call Zebulon back"]
+    assert [t["title"] for t in exported["tasks"]] == ["Call Zebulon back", "First touch"]
     assert [n["data"]["body"] for n in exported["notices"]] == ["Zebulon Quixote from La Mancha"]
     assert [e["topic"] for e in exported["webhook_events"]] == [
         "contact.created",
@@ -127,7 +127,8 @@ def test_erasure_leaves_no_trace_of_the_person_anywhere_in_the_database(
         "stage_transitions": 5,
         "qualifications": 2,
         "deals": 1,
-        "tasks": 1,
+        "tasks": 2,
+        "tasks_cancelled": 1,
         "notices": 1,
         "merges": 1,
         "webhook_events": 2,
@@ -230,7 +231,10 @@ def test_export_after_erasure_shows_only_the_anonymous_tombstone(
     assert {t["referrer"] for t in exported["touches"]} == {None}
     assert {json.dumps(a["properties"]) for a in exported["activities"]} == {"{}"}
     assert [d["name"] for d in exported["deals"]] == [f"deal {exported['deals'][0]['id']}"]
-    assert [t["title"] for t in exported["tasks"]] == ["follow_up"]
+    assert [(t["title"], t["status"]) for t in exported["tasks"]] == [
+        ("follow_up", "done"),
+        ("first_touch", "cancelled"),
+    ]
     assert [n["data"] for n in exported["notices"]] == [
         {"contact_id": person.id, "rule": "spain", "email": "olga@seller.example"}
     ]

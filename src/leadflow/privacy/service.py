@@ -109,7 +109,10 @@ CONTACT_REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "deals",
         "name replaced by 'deal <id>', reason cleared; amount, stage, status, dates kept",
     ),
-    ("tasks", "contact_id"): ("tasks", "title replaced by its kind, note cleared"),
+    ("tasks", "contact_id"): (
+        "tasks",
+        "title replaced by its kind, note cleared; open ones cancelled",
+    ),
     ("merges", "survivor_id"): ("merges", "snapshot reduced to the counts moved, reason cleared"),
     ("merges", "merged_id"): ("merges", "snapshot reduced to the counts moved, reason cleared"),
     ("erasures", "contact_id"): ("erasures", "kept (holds no personal data)"),
@@ -433,6 +436,17 @@ def _scrub_tasks(conn: Connection, ids: list[int], _now: datetime) -> int:
     return int(result.rowcount)
 
 
+def _cancel_open_tasks(conn: Connection, ids: list[int], now: datetime) -> int:
+    # Nobody can follow up with a person who has no name or address left; an open task
+    # would only fall overdue and escalate.
+    result = conn.execute(
+        update(tasks)
+        .where(tasks.c.contact_id.in_(ids), tasks.c.status == "open")
+        .values(status="cancelled", done_at=now)
+    )
+    return int(result.rowcount)
+
+
 def _scrub_notices(conn: Connection, ids: list[int], _now: datetime) -> int:
     found = conn.execute(select(notices.c.id, notices.c.data).where(_notice_about(ids))).all()
     return _rewrite_json(conn, notices, "data", found, lambda d: _kept(d, NOTICE_KEPT))
@@ -509,6 +523,7 @@ ERASE_STEPS: tuple[tuple[str, Callable[[Connection, list[int], datetime], int]],
     ("qualifications", _delete_qualifications),
     ("deals", _scrub_deals),
     ("tasks", _scrub_tasks),
+    ("tasks_cancelled", _cancel_open_tasks),
     ("notices", _scrub_notices),
     ("merges", _scrub_merges),
     ("webhook_events", _scrub_webhook_events),
