@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from leadflow.activity.models import activities
+from leadflow.cli.app import app
 from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts, identities
 from leadflow.contacts.service import capture_contact
@@ -149,3 +152,22 @@ def test_a_page_view_needs_a_url():
         read_page_view({"anonymous_id": VISITOR, "view_id": "view-000001"})
 
     assert caught.value.field == "url"
+
+
+def test_tracking_link_signs_the_contacts_token_into_the_url(workspace, db, cli_env):
+    known = capture_contact(db, workspace.clock, ContactInput(email="ada@example.com"))
+
+    result = CliRunner().invoke(
+        app, ["tracking", "link", "ada@example.com", f"{ORIGIN}/offer?x=1&lf_id=old"], env=cli_env
+    )
+
+    assert result.exit_code == 0, result.output
+    url = urlsplit(result.output.strip())
+    query = dict(parse_qsl(url.query))
+    assert query["x"] == "1"
+    assert verify_token(workspace.settings.secret_key, query["lf_id"]) == known.contact_id
+    refused = CliRunner().invoke(
+        app, ["tracking", "link", "ada@example.com", "ftp://x"], env=cli_env
+    )
+    assert refused.exit_code == 1
+    assert "url: expected an http(s) URL" in refused.output

@@ -23,6 +23,7 @@ from leadflow.cli import (
     privacy,
     routing,
     scoring,
+    tracking,
 )
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
@@ -75,6 +76,7 @@ app.add_typer(routing.app, name="routing")
 app.add_typer(routing.tasks_app, name="tasks")
 app.add_typer(routing.notices_app, name="notices")
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(tracking.app, name="tracking")
 
 
 @app.callback()
