@@ -49,6 +49,7 @@ def test_every_reference_to_contacts_is_exported_and_erased(db: Database, person
     sections = {section for section, _ in CONTACT_REFERENCES.values()}
     assert sections - set(exported) == set()
     steps = {kind for kind, _ in service.ERASE_STEPS}
+    assert set(service.JSON_REFERENCES) - set(exported) - steps == set()
     kept = {t for (t, _), (_, what) in CONTACT_REFERENCES.items() if what.startswith("kept")}
     assert {t for t, _ in CONTACT_REFERENCES} - steps - kept == set()
 

@@ -296,9 +296,8 @@ def erase_contact(
         raise ValidationError("must say who asks for the erasure", field="requested_by")
     now = clock.now()
     with db.write() as conn, _secure_delete(conn):
-        contact_id = resolve_contact_id(conn, contact_ref)
-        ids = person_ids(conn, contact_id)
-        _lock(conn, ids)
+        ids = _locked_person(conn, contact_ref)
+        contact_id = ids[0]
         before = _first_erasure(conn, contact_id)
         removed = {kind: step(conn, ids, now) for kind, step in ERASE_STEPS}
         row = {"contact_id": contact_id, "requested_by": by, "erased_at": now, "removed": removed}
@@ -330,16 +329,28 @@ def _secure_delete(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA secure_delete = {before}")
 
 
-def _lock(conn: Connection, ids: list[int]) -> None:
-    # PostgreSQL: hold the person's contact rows against a concurrent capture or merge
-    # until the erasure commits. SQLite's writer already holds the database's write lock.
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            select(contacts.c.id)
-            .where(contacts.c.id.in_(ids))
-            .order_by(contacts.c.id)
-            .with_for_update()
-        ).all()
+def _locked_person(conn: Connection, contact_ref: str | int) -> list[int]:
+    """The person's ids (see :func:`person_ids`), their contact rows locked until the
+    erasure commits.
+
+    PostgreSQL: the live contact's row is locked first, so no merge into it (a merge locks
+    both contacts) can add a contact to the person meanwhile; if a merge took the contact
+    itself before the lock, its new survivor is taken instead. SQLite's writer holds the
+    database's write lock already.
+    """
+    contact_id = resolve_contact_id(conn, contact_ref)
+    if conn.dialect.name != "postgresql":
+        return person_ids(conn, contact_id)
+    while True:
+        locked = select(contacts.c.merged_into_id).where(contacts.c.id == contact_id)
+        survivor = conn.execute(locked.with_for_update()).scalar()
+        if survivor is None:
+            break
+        contact_id = resolve_contact_id(conn, contact_id)
+    ids = person_ids(conn, contact_id)
+    tombstones = select(contacts.c.id).where(contacts.c.id.in_(ids[1:])).order_by(contacts.c.id)
+    conn.execute(tombstones.with_for_update()).all()
+    return ids
 
 
 def _erased_key(table: Table) -> ColumnElement[str]:
