@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from leadflow.contacts.models import contacts, identities, merges, touches
 from leadflow.contacts.service import capture_contact
 from leadflow.errors import ValidationError
 from leadflow.lifecycle.service import qualification_of
+from leadflow.privacy.service import export_contact
 from leadflow.storage.database import Database
 from leadflow.tracking.engine import read_page_view
 from leadflow.tracking.service import record_page_view
@@ -214,3 +216,20 @@ def test_a_visitor_id_held_by_another_identified_person_stays_theirs(workspace, 
             select(identities.c.contact_id).where(identities.c.value == VISITOR)
         ).scalar_one()
     assert owner == other.contact_id
+
+
+def test_consent_text_is_in_the_persons_privacy_export(workspace, form, db):
+    outcome = submit_form(db, workspace.clock, form, answers())
+
+    exported = export_contact(db, outcome.contact_id)
+
+    consents = [a for a in exported["activities"] if a["type"] == "consent_given"]
+    assert [c["properties"]["text"] for c in consents] == [CONSENT_TEXT]
+
+
+def test_an_unticked_optional_consent_records_none(workspace, form, db):
+    optional = replace(form, consent=replace(form.consent, required=False))
+    outcome = submit_form(db, workspace.clock, optional, answers(newsletter=None))
+
+    assert outcome.stored
+    assert activity_rows(db, outcome.contact_id, "consent_given") == []

@@ -12,6 +12,7 @@ origins (403 otherwise), are rate limited per IP (429) and small (4 KiB; 413).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -97,7 +98,10 @@ async def identify_click(request: Request, public: PublicDep) -> Response:
     return await _beacon(request, public, _identify)
 
 
-async def _beacon(request: Request, public: PublicDep, handle: Any) -> Response:
+Handler = Callable[[Public, Site, dict[str, Any]], None]
+
+
+async def _beacon(request: Request, public: Public, handle: Handler) -> Response:
     origin = request_origin(request.headers.get("origin"), request.headers.get("referer"))
     try:
         content_kind(request.headers.get("content-type"), BEACON_TYPES)
