@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,8 @@ from leadflow.privacy.service import CONTACT_REFERENCES, erase_contact, export_c
 from leadflow.scoring.models import contact_scores, score_history
 from leadflow.storage.database import Database
 from leadflow.storage.schema import all_tables
+from leadflow.workspace import Workspace
+from tests.conftest import SERVER_URL
 from tests.privacy.conftest import EMAIL, OTHER_EMAIL, PHONE, TRACES, Person, dump, traces_in
 
 
@@ -310,3 +313,20 @@ def test_unknown_contacts_and_anonymous_requests_are_refused(
     with pytest.raises(ValidationError, match="requested_by"):
         erase_contact(db, clock, person.id, requested_by="  ")
     assert traces_in(db) != []
+
+
+@pytest.mark.skipif(SERVER_URL is not None, reason="the files of an SQLite database")
+def test_on_sqlite_the_database_files_keep_no_trace_after_erasure(
+    workspace: Workspace, clock: FrozenClock, person: Person
+):
+    path = Path(str(workspace.db.url.database))
+
+    def raw_traces() -> set[str]:
+        files = [p.read_bytes().lower() for p in path.parent.glob(f"{path.name}*")]
+        return {t for t in TRACES if any(t.encode() in data for data in files)}
+
+    assert raw_traces() == set(TRACES)
+
+    erase_contact(workspace.db, clock, person.id, requested_by="cli:sam")
+
+    assert raw_traces() == set()

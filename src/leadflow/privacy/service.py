@@ -302,6 +302,7 @@ def erase_contact(
         removed = {kind: step(conn, ids, now) for kind, step in ERASE_STEPS}
         row = {"contact_id": contact_id, "requested_by": by, "erased_at": now, "removed": removed}
         erasure_id = conn.execute(erasures.insert().returning(erasures.c.id), row).scalar_one()
+    _checkpoint(db)
     return Erasure(
         id=int(erasure_id),
         contact_id=contact_id,
@@ -327,6 +328,21 @@ def _secure_delete(conn: Connection) -> Iterator[None]:
         yield
     finally:
         conn.exec_driver_sql(f"PRAGMA secure_delete = {before}")
+
+
+def _checkpoint(db: Database) -> None:
+    """SQLite: copy the write-ahead log into the database file and truncate it, so the
+    pages written before the erasure (which hold the erased values) are gone from the log
+    file too. Best effort: under constant reads it gives up after the busy timeout, and the
+    log is overwritten as writes go on anyway."""
+    if not db.is_sqlite:
+        return
+    with db.engine.connect() as conn:
+        # On the driver's connection: SQLAlchemy would open a transaction first, and a
+        # checkpoint cannot run inside one.
+        driver = conn.connection.driver_connection
+        assert driver is not None, "a checked-out connection has its driver connection"
+        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _locked_person(conn: Connection, contact_ref: str | int) -> list[int]:
