@@ -233,3 +233,25 @@ def test_an_unticked_optional_consent_records_none(workspace, form, db):
 
     assert outcome.stored
     assert activity_rows(db, outcome.contact_id, "consent_given") == []
+
+
+def test_malformed_tracking_fields_are_cut_or_dropped_not_refused(workspace, form, db):
+    landing = f"{ORIGIN}/?utm_source=" + "x" * 3000
+    outcome = submit_form(
+        db,
+        workspace.clock,
+        form,
+        answers(
+            lf_anonymous_id="not a visitor id!", lf_utm_source="s" * 300, lf_landing_page=landing
+        ),
+    )
+
+    with db.read() as conn:
+        touch = conn.execute(
+            select(touches).where(touches.c.contact_id == outcome.contact_id)
+        ).one()
+        kinds = conn.execute(
+            select(identities.c.kind).where(identities.c.contact_id == outcome.contact_id)
+        ).scalars()
+        assert sorted(kinds) == ["email"]
+    assert (len(touch.utm_source), len(touch.landing_page)) == (255, 2048)

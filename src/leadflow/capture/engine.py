@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadflow.capture.config import Consent, Form, Target
+from leadflow.contacts.engine import TOUCH_TEXT_FIELDS
 from leadflow.contacts.inputs import AccountInput, ContactInput, TouchInput
 from leadflow.errors import ValidationError
+from leadflow.tracking.engine import ANONYMOUS_ID
 
 # The snippet's fields and where they go on the touch.
 TRACKING_FIELDS = {
@@ -59,7 +61,12 @@ def read_submission(form: Form, values: Mapping[str, Any]) -> Submission:
         if name not in answers:
             raise ValidationError("is required", field=name)
     consent = _consent(form.consent, values)
+    # The snippet's fields are the page's, not the person's: one that is malformed (a
+    # tampered cookie, a URL too long to keep) is dropped or cut rather than refusing the
+    # form, which the person could not fix.
     anonymous_id = _text(values.get(ANONYMOUS_FIELD))
+    if anonymous_id is not None and not ANONYMOUS_ID.fullmatch(anonymous_id):
+        anonymous_id = None
     return Submission(
         form=form,
         contact=_contact(form.fields, answers, anonymous_id),
@@ -144,7 +151,10 @@ def _number(target: str, value: str, name: str) -> Any:
 
 
 def _touch(form: Form, values: Mapping[str, Any]) -> TouchInput:
-    given = {attr: _text(values.get(name)) for name, attr in TRACKING_FIELDS.items()}
+    given = {
+        attr: text[: TOUCH_TEXT_FIELDS[attr]] if (text := _text(values.get(name))) else None
+        for name, attr in TRACKING_FIELDS.items()
+    }
     return TouchInput(
         channel=form.channel,
         campaign=form.campaign,
