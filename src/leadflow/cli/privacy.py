@@ -64,7 +64,8 @@ def erase(
             out.print(line, highlight=False, soft_wrap=True)
     if not yes:
         typer.confirm("Erase? This cannot be undone", abort=True, err=True)
-    requested_by = f"cli:{by or os.environ.get('USER') or os.environ.get('USERNAME') or 'cli'}"
+    who = by or os.environ.get("USER") or os.environ.get("USERNAME")
+    requested_by = f"cli:{who}" if who else "cli"
     erasure = erase_contact(ws.db, ws.clock, plan.contact_id, requested_by=requested_by)
     render_one(erasure.as_dict(), fmt)
 
