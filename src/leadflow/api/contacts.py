@@ -173,7 +173,7 @@ class Merged(BaseModel):
 WhereQuery = Annotated[
     Text | None,
     Query(
-        max_length=20_000,
+        max_length=4000,  # it travels in the URL
         description='A JSON condition (docs/conditions.md): `{"contact.country": {"eq": "DE"}}`',
     ),
 ]
@@ -212,7 +212,11 @@ def read_contact(ref: RefPath, principal: AnyRole, db: DbDep) -> dict[str, Any]:
     return get_contact(db, check_contact(db, principal, ref))
 
 
-@router.post("/contacts", response_model=Captured, status_code=200)
+@router.post(
+    "/contacts",
+    response_model=Captured,
+    responses={201: {"model": Captured, "description": "A new contact was created."}},
+)
 def capture(
     body: ContactIn, _who: Staff, db: DbDep, clock: ClockDep, response: Response
 ) -> Captured:
