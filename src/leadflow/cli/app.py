@@ -19,11 +19,14 @@ from leadflow.cli import (
     demo,
     export,
     imports,
+    keys,
     lifecycle,
     privacy,
     routing,
     scoring,
+    serve,
     tracking,
+    webhooks,
 )
 from leadflow.cli.context import CliState, state
 from leadflow.cli.output import error_console
@@ -77,6 +80,9 @@ app.add_typer(routing.tasks_app, name="tasks")
 app.add_typer(routing.notices_app, name="notices")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(tracking.app, name="tracking")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(keys.app, name="keys")
+app.command("serve")(serve.serve)
 
 
 @app.callback()
