@@ -11,7 +11,14 @@ from leadflow.rules.evaluate import evaluate, matches
 from leadflow.rules.parse import parse_condition
 from leadflow.storage.database import Database
 from tests.rules.strategies import NOW, PROFILE, conditions, people
-from tests.rules.world import Person, erase, snapshots, sql_matches, store
+from tests.rules.world import (
+    Person,
+    erase,
+    snapshots,
+    sql_matches,
+    sql_matches_any_time,
+    store,
+)
 
 
 @PROFILE
@@ -29,6 +36,7 @@ def test_evaluator_and_sql_agree(db: Database, world: list[Person], drawn: list[
             traced = {i for i in ids if evaluate(condition, snaps[i]).matched}
 
             assert sql_matches(db, condition, ids, NOW) == in_python, str(condition)
+            assert sql_matches_any_time(db, condition, ids, NOW) == in_python, str(condition)
             assert traced == in_python, str(condition)  # the traced and the quick answer
     finally:
         erase(db, ids)

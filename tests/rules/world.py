@@ -19,7 +19,7 @@ from leadflow.activity.models import activities
 from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.lifecycle.models import qualifications
 from leadflow.rules.ast import Condition
-from leadflow.rules.compile import compile_condition
+from leadflow.rules.compile import TimeBinds, compile_condition, compile_condition_for_any_time
 from leadflow.rules.evaluate import Snapshot
 from leadflow.scoring.models import contact_scores
 from leadflow.storage.database import Database
@@ -169,6 +169,17 @@ def sql_matches(db: Database, condition: Condition, ids: list[int], now: datetim
     expr = compile_condition(condition, now=now)
     with db.read() as conn:
         return set(conn.scalars(select(contacts.c.id).where(contacts.c.id.in_(ids), expr)))
+
+
+def sql_matches_any_time(
+    db: Database, condition: Condition, ids: list[int], now: datetime
+) -> set[int]:
+    """The same, compiled once for any ``now`` and given ``now`` as parameters."""
+    binds = TimeBinds()
+    expr = compile_condition_for_any_time(condition, binds)
+    query = select(contacts.c.id).where(contacts.c.id.in_(ids), expr)
+    with db.read() as conn:
+        return set(conn.scalars(query, binds.values(now)))
 
 
 def erase(db: Database, ids: list[int]) -> None:

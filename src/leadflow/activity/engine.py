@@ -6,10 +6,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,8 +27,10 @@ _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
 _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-@dataclass(frozen=True)
-class PreparedEvent:
+class PreparedEvent(NamedTuple):
+    """A validated event. (A named tuple: made for every event on the ingest path, where a
+    frozen dataclass's constructor cost several times as much.)"""
+
     type: str
     occurred_at: datetime
     contact_id: int | None

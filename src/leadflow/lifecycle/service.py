@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     func,
     insert,
     or_,
@@ -41,14 +42,16 @@ from leadflow.lifecycle import deals, versions
 from leadflow.lifecycle.config import LIFECYCLE_FILE, LifecycleConfig, StageRule, parse_lifecycle
 from leadflow.lifecycle.engine import Move, captured_criteria, check_criterion, check_move
 from leadflow.lifecycle.models import qualifications, stage_transitions
-from leadflow.rules.compile import compile_condition, depends_on_time
+from leadflow.rules.compile import TimeBinds, compile_condition_for_any_time
 from leadflow.storage.database import Database
 from leadflow.storage.metadata import UtcDateTime
+from leadflow.storage.prepared import Prepared, ids_in
 from leadflow.storage.sql import chunked
 
 KIND = "lifecycle"
-# Rule statements by (lifecycle version, rule) for conditions that do not read the time.
-_QUERIES: dict[tuple[str, str, bool], Any] = {}
+# The rules' statement by (lifecycle version, rules asked, for everyone), with its time
+# parameters.
+_QUERIES: dict[tuple[str, str, tuple[str, ...], bool], tuple[Prepared, TimeBinds]] = {}
 RECYCLED = "recycled"
 SOURCES = ("form", "import", "sales", "rule")
 
@@ -306,42 +309,54 @@ def _first_moves(
     now: datetime,
 ) -> dict[int, Move]:
     """For each contact, the move of the first rule (in file order) that holds for it."""
+    if not rules:
+        return {}
+    query, binds = _rules_query(conn, config, rules, everyone=contact_ids is None)
+    params: dict[str, Any] = {"hold_since": now - config.manual_hold, **binds.values(now)}
+    for index, rule in enumerate(rules):
+        params[f"stay_{index}"] = now - (rule.min_stay or timedelta(0))
     found: dict[int, Move] = {}
-    stage = func.coalesce(contacts.c.stage, config.initial)
-    held = _stages_held(conn, stage, contact_ids) if contact_ids is not None else None
-    times = {"hold_since": now - config.manual_hold}
-    for rule in rules:
-        if held is not None and held.isdisjoint(rule.sources):
-            continue  # nobody asked about is in a stage this rule moves from
-        query = _rule_query(config, rule, now, everyone=contact_ids is None)
-        bound = {**times, "stay_until": now - (rule.min_stay or timedelta(0))}
-        for chunk in _id_chunks(contact_ids):
-            asked = {} if chunk is None else {"ids": chunk}
-            for contact_id, source in conn.execute(query, {**bound, **asked}):
-                if contact_id not in found:
-                    backward = config.is_backward(source, rule.target)
-                    found[contact_id] = Move(source, rule.target, rule.name, backward)
+    for chunk in _id_chunks(contact_ids):
+        asked = {} if chunk is None else {"ids": chunk}
+        for contact_id, source, index in query.execute(conn, {**params, **asked}):
+            rule = rules[index]
+            backward = config.is_backward(source, rule.target)
+            found[contact_id] = Move(source, rule.target, rule.name, backward)
     return found
 
 
-def _rule_query(config: LifecycleConfig, rule: StageRule, now: datetime, *, everyone: bool) -> Any:
-    """The statement that finds the contacts a rule moves, with the contact ids and the
-    times as parameters. Built once per lifecycle version and rule when the condition does
-    not depend on the time (SQLAlchemy then reuses its compiled form): building it anew for
-    every event batch was most of the rules' cost on the ingest path."""
-    key = (config.version, rule.name, everyone)
+def _rules_query(
+    conn: Connection, config: LifecycleConfig, rules: Sequence[StageRule], *, everyone: bool
+) -> tuple[Prepared, TimeBinds]:
+    """One statement for all the rules: per contact, the index of the first rule (a CASE in
+    file order) whose stages, holds and condition it meets. Built once per lifecycle
+    version and set of rules, with the times and the contact ids as parameters: building
+    and running a statement per rule and event batch was most of the rules' cost on the
+    ingest path."""
+    dialect = conn.dialect
+    key = (dialect.name, config.version, tuple(r.name for r in rules), everyone)
     if key in _QUERIES:
         return _QUERIES[key]
+    binds = TimeBinds()
     stage = func.coalesce(contacts.c.stage, config.initial)
-    query = select(contacts.c.id, stage).where(
-        contacts.c.status == "active", stage.in_(rule.sources), _when(rule, now)
+    first = case(
+        *((and_(stage.in_(r.sources), _when(r, i, binds)), i) for i, r in enumerate(rules)),
+        else_=None,
+    )
+    inner = select(contacts.c.id, stage.label("stage"), first.label("rule")).where(
+        contacts.c.status == "active"
     )
     if not everyone:
-        # A plain IN on the key, so the database looks the contacts up by id.
-        query = query.where(contacts.c.id.in_(bindparam("ids", expanding=True)))
-    if rule.condition is None or not depends_on_time(rule.condition):
-        _QUERIES[key] = query
-    return query
+        inner = inner.where(ids_in(contacts.c.id, "ids", dialect))
+    found = inner.subquery()
+    query = select(found.c.id, found.c.stage, found.c.rule).where(found.c.rule.is_not(None))
+    given = {
+        "hold_since",
+        *binds.names(),
+        *(f"stay_{i}" for i in range(len(rules))),
+    }
+    _QUERIES[key] = (Prepared(query, dialect, given=given, ids=() if everyone else ("ids",)), binds)
+    return _QUERIES[key]
 
 
 def _id_chunks(contact_ids: Sequence[int] | None) -> Iterable[list[int] | None]:
@@ -351,24 +366,9 @@ def _id_chunks(contact_ids: Sequence[int] | None) -> Iterable[list[int] | None]:
     yield from chunked(list(contact_ids))
 
 
-def _stages_held(conn: Connection, stage: Any, contact_ids: Sequence[int]) -> set[str]:
-    held: set[str] = set()
-    for chunk in _pages(contact_ids):
-        held.update(conn.scalars(select(stage).where(chunk).distinct()))
-    return held
-
-
-def _pages(contact_ids: Sequence[int] | None) -> Iterable[Any]:
-    if contact_ids is None:
-        yield true()
-        return
-    for chunk in chunked(list(contact_ids)):
-        yield contacts.c.id.in_(chunk)
-
-
-def _when(rule: StageRule, now: datetime) -> Any:
+def _when(rule: StageRule, index: int, binds: TimeBinds) -> Any:
     """The rule's tests beyond its stages: not moved out of the target by hand since
-    ``hold_since`` (manual_hold), in the stage since ``stay_until`` at the latest
+    ``hold_since`` (manual_hold), in the stage since ``stay_<index>`` at the latest
     (min_stay), and the condition."""
     overruled = (
         select(stage_transitions.c.id)
@@ -383,9 +383,9 @@ def _when(rule: StageRule, now: datetime) -> Any:
     clauses = [~overruled]
     if rule.min_stay is not None:
         entered = func.coalesce(contacts.c.stage_entered_at, contacts.c.created_at)
-        clauses.append(entered <= bindparam("stay_until", type_=UtcDateTime))
+        clauses.append(entered <= bindparam(f"stay_{index}", type_=UtcDateTime))
     if rule.condition is not None:
-        clauses.append(compile_condition(rule.condition, now=now))
+        clauses.append(compile_condition_for_any_time(rule.condition, binds))
     return and_(true(), *clauses)
 
 
@@ -459,6 +459,8 @@ def capture_criteria(
 ) -> None:
     """Fill criteria from captured form answers (``capture:`` in the lifecycle file). A form
     answer never overwrites what sales entered."""
+    if not properties:
+        return  # most event batches hold no form
     config = active_lifecycle(conn)
     if config is None or not config.captures:
         return

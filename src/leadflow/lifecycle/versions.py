@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from leadflow.lifecycle.models import config_versions
 
@@ -36,15 +36,22 @@ def activate(
     _PARSED[kind, version] = parsed
 
 
+# Read on every event batch, so built once, and only the version name is read: the text
+# (several KB) only when this process has not parsed that version yet.
+_ACTIVE = select(config_versions.c.version).where(
+    config_versions.c.kind == bindparam("kind"), config_versions.c.active
+)
+_SOURCE = select(config_versions.c.source).where(
+    config_versions.c.kind == bindparam("kind"), config_versions.c.version == bindparam("version")
+)
+
+
 def active(conn: Connection, kind: str, parse: Callable[[str, str], T]) -> T | None:
     """The active version of ``kind``, parsed by ``parse(text, filename)``; None if none."""
-    row = conn.execute(
-        select(config_versions.c.version, config_versions.c.source).where(
-            config_versions.c.kind == kind, config_versions.c.active
-        )
-    ).first()
-    if row is None:
+    version = conn.execute(_ACTIVE, {"kind": kind}).scalar()
+    if version is None:
         return None
-    if (kind, row.version) not in _PARSED:
-        _PARSED[kind, row.version] = parse(row.source, f"{kind} {row.version}")
-    return _PARSED[kind, row.version]  # type: ignore[return-value]
+    if (kind, version) not in _PARSED:
+        source = conn.execute(_SOURCE, {"kind": kind, "version": version}).scalar_one()
+        _PARSED[kind, version] = parse(source, f"{kind} {version}")
+    return _PARSED[kind, version]  # type: ignore[return-value]

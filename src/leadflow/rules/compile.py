@@ -10,11 +10,11 @@ count other than "at least once" is asked. Every piece is two-valued (never NULL
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, literal, not_, or_, select, true
+from sqlalchemy import Float, and_, bindparam, cast, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -74,6 +74,37 @@ def compile_condition(condition: Condition, *, now: datetime) -> ColumnElement[b
     return _Compiler(now).condition(condition, row=None)
 
 
+@dataclass
+class TimeBinds:
+    """The parameters a condition compiled without a ``now`` needs: the instants its time
+    windows and tests count back from it, named by how far back they are."""
+
+    ago: set[timedelta] = field(default_factory=set)
+
+    def names(self) -> set[str]:
+        return {_NOW, *(name_ago(d) for d in self.ago)}
+
+    def values(self, now: datetime) -> dict[str, datetime]:
+        found = {name_ago(d): now - d for d in self.ago}
+        found[_NOW] = now
+        return found
+
+
+_NOW = "lf_now"
+
+
+def name_ago(duration: timedelta) -> str:
+    return f"lf_ago_{duration // timedelta(microseconds=1)}"
+
+
+def compile_condition_for_any_time(condition: Condition, binds: TimeBinds) -> ColumnElement[bool]:
+    """The SQL form of ``condition`` with the instants it counts back from ``now`` left as
+    parameters (added to ``binds``), so that one statement serves every ``now``: pass
+    ``binds.values(now)`` with each execution. Building and compiling a statement per event
+    batch cost more than running it."""
+    return _Compiler(None, binds).condition(condition, row=None)
+
+
 def compile_event_filter(
     condition: EventCondition, table: FromClause, *, now: datetime
 ) -> ColumnElement[bool]:
@@ -89,26 +120,23 @@ def compile_event_filter(
     return and_(true(), *clauses)
 
 
-def depends_on_time(condition: Condition) -> bool:
-    """Whether the compiled form may change with ``now``: time windows are counted back
-    from it, and so are time tests (all of them are counted as such, to be safe). A
-    condition that does not can be compiled once and reused."""
-    if isinstance(condition, AllOf | AnyOf):
-        return any(depends_on_time(item) for item in condition.items)
-    if isinstance(condition, Not):
-        return depends_on_time(condition.item)
-    if isinstance(condition, EventCondition):
-        window = condition.window
-        timed = any(w is not None for w in (window.within, window.after, window.before))
-        return timed or (condition.where is not None and depends_on_time(condition.where))
-    return condition.field.kind is Kind.TIME and condition.op is not Op.IS_SET
-
-
 class _Compiler:
-    def __init__(self, now: datetime) -> None:
-        if now.tzinfo is None:
+    def __init__(self, now: datetime | None, binds: TimeBinds | None = None) -> None:
+        """With ``now`` None, instants counted back from it become parameters (``binds``)."""
+        if now is not None and now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.now = now
+        self.binds = binds if binds is not None else TimeBinds()
+
+    def instant(self, ago: timedelta) -> Any:
+        """``now - ago``: a value, or a parameter when compiling for any time."""
+        if self.now is not None:
+            return self.now - ago
+        self.binds.ago.add(ago)
+        return bindparam(name_ago(ago))
+
+    def current(self) -> Any:
+        return self.now if self.now is not None else bindparam(_NOW)
 
     def condition(self, condition: Condition, row: FromClause | None) -> ColumnElement[bool]:
         """``row`` is the event table inside an event's ``where:``; None at contact level."""
@@ -165,9 +193,13 @@ class _Compiler:
 
     def time_test(self, op: Op, column: Expr, operand: Any) -> ColumnElement[bool]:
         if op is Op.WITHIN:
-            return and_(column >= self.now - operand, column <= self.now)
+            return and_(column >= self.instant(operand), column <= self.current())
         assert isinstance(operand, TimePoint)
-        bound = operand.resolve(self.now)
+        if operand.absolute is not None:
+            bound = operand.absolute
+        else:
+            assert operand.ago is not None
+            bound = self.instant(operand.ago)
         return column >= bound if op is Op.AFTER else column < bound
 
     def event(self, condition: EventCondition) -> ColumnElement[bool]:

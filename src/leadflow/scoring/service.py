@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from leadflow.activity.models import activities
 from leadflow.activity.store import wire_for
@@ -92,14 +92,21 @@ def register_model(conn: Connection, text: str, *, filename: str, now: datetime)
     return model
 
 
+# Read on every event batch: built once, and the model's text read only when this process
+# has not parsed that version yet.
+_ACTIVE = select(scoring_models.c.version).where(scoring_models.c.active)
+_SOURCE = select(scoring_models.c.source).where(scoring_models.c.version == bindparam("version"))
+
+
 def active_model(conn: Connection) -> ScoringModel | None:
     """The model new events are scored with; None before any was activated."""
-    row = conn.execute(
-        select(scoring_models.c.version, scoring_models.c.source).where(scoring_models.c.active)
-    ).first()
-    if row is None:
+    version = conn.execute(_ACTIVE).scalar()
+    if version is None:
         return None
-    return _parsed(row.version, row.source)
+    if version not in _PARSED:
+        source = conn.execute(_SOURCE, {"version": version}).scalar_one()
+        return _parsed(version, source)
+    return _PARSED[version]
 
 
 def model_versions(db: Database) -> list[ModelInfo]:
@@ -258,9 +265,9 @@ def _stored_grades(
 # -- the hot path --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """A newly stored activity, as the scoring of its contact needs it."""
+class NewEvent(NamedTuple):
+    """A newly stored activity, as the scoring of its contact needs it (a named tuple: one is
+    made per event on the ingest path)."""
 
     contact_id: int
     activity_id: int

@@ -34,11 +34,12 @@ def sqlite_time(value: Any) -> str | None:
         return None
     if not isinstance(value, datetime):
         raise TypeError(f"expected datetime, got {type(value).__name__}")
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; leadflow stores UTC-aware times only")
-        value = value.astimezone(UTC)
-    text: str = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is UTC:
+        # The common case, without the copy replace() makes: the offset cut off the text.
+        return value.isoformat(" ", "microseconds")[:26]
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; leadflow stores UTC-aware times only")
+    text: str = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     return text
 
 
