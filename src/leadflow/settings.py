@@ -36,6 +36,23 @@ class Settings(BaseSettings):
         description="Where the public endpoints' rate limits count (a `limits` storage URI).",
     )
 
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_limit_storage(cls, value: str) -> str:
+        # Checked at start-up rather than on the first public request: a storage the
+        # `limits` package does not know, or whose client library is missing (redis).
+        from limits.errors import ConfigurationError
+        from limits.storage import storage_from_string
+
+        if value.startswith("async+") or "://" not in value:
+            raise ValueError("expected a storage URI such as memory:// or redis://host:6379")
+        if not value.startswith("memory://"):
+            try:
+                storage_from_string(value)  # builds its client; connects on first use
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_dialect(cls, value: str | None) -> str | None:
