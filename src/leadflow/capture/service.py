@@ -122,9 +122,13 @@ def _form_event(
     if submission.anonymous_id:
         properties[ANONYMOUS] = submission.anonymous_id
     event = EventInput(
-        type=FORM_TYPE, contact_id=contact_id, occurred_at=now, properties=properties
+        type=FORM_TYPE,
+        contact_id=contact_id,
+        occurred_at=now,
+        properties=properties,
+        source=f"form:{form.name}",
     )
-    return prepare_event(replace(event, source=f"form:{form.name}"), now=now)
+    return prepare_event(event, now=now)
 
 
 def _consent_event(submission: Submission, contact_id: int, now: datetime) -> PreparedEvent:
