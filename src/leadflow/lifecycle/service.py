@@ -47,6 +47,8 @@ from leadflow.storage.database import Database
 from leadflow.storage.metadata import UtcDateTime
 from leadflow.storage.prepared import Prepared, ids_in
 from leadflow.storage.sql import chunked
+from leadflow.webhooks.engine import STAGE_CHANGED, stage_changed
+from leadflow.webhooks.service import publish
 
 KIND = "lifecycle"
 # The rules' statement by (lifecycle version, rules asked, for everyone), with its time
@@ -195,6 +197,7 @@ def _record_many(conn: Connection, rows: Sequence[dict[str, Any]], *, now: datet
         [{"cid": r["contact_id"], "stage": r["to_stage"]} for r in rows],
     )
     conn.execute(insert(stage_transitions), list(rows))
+    publish(conn, STAGE_CHANGED, map(stage_changed, rows), now=now)
     for row in rows:
         if row["to_stage"] == deals.OPPORTUNITY:
             # Every opportunity has an open deal; open_deal writes its own before the move.
