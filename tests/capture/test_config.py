@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import pytest
 from typer.testing import CliRunner
 
 from leadflow.capture.config import FormsConfigError, Target, load_forms, parse_forms
+from leadflow.capture.guard import FormsFile
 from leadflow.cli.app import app
 from leadflow.lifecycle.config import parse_lifecycle
 from leadflow.settings import Settings
@@ -159,3 +163,20 @@ def test_init_ships_a_commented_example_that_reads_once_uncommented(tmp_path):
     )
     assert [f.name for f in config.forms] == ["contact-us"]
     assert [s.name for s in config.sites] == ["www"]
+
+
+def test_the_server_reads_forms_yaml_again_and_keeps_the_last_good_one(workspace, caplog):
+    path = workspace.root / "forms.yaml"
+    path.write_text(FORMS_YAML)
+    forms = FormsFile(workspace.root)
+    assert forms.current().form("form_contact_us_1") is not None
+
+    path.write_text(FORMS_YAML.replace("form_contact_us_1", "form_contact_us_2"))
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert forms.current().form("form_contact_us_2") is not None
+
+    path.write_text("forms: [broken")
+    os.utime(path, (1_000_000_100, 1_000_000_100))
+    with caplog.at_level(logging.ERROR, logger="leadflow.capture"):
+        assert forms.current().form("form_contact_us_2") is not None
+    assert "the last good version stays in use: forms.yaml:2: YAML syntax" in caplog.text
