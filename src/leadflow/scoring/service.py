@@ -57,6 +57,8 @@ from leadflow.scoring.state import (
 )
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
+from leadflow.webhooks.engine import score_changed
+from leadflow.webhooks.service import publish_each
 
 # Up to this many contacts are rescored by replaying their logs in Python, more by SQL.
 PYTHON_RESCORE_MAX = 200
@@ -184,6 +186,7 @@ def rescore_contacts(
         conn.execute(insert(contact_scores), page)
     if history:
         conn.execute(insert(score_history), history)
+        publish_each(conn, map(score_changed, history), now=now)
     return Rescored(len(rows), sum(1 for h in history if h["kind"] == "grade"))
 
 
@@ -350,6 +353,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         conn.exec_driver_sql(_update_sql(conn.dialect.name), sorted(updates, key=lambda u: u[-1]))
     if history:
         conn.execute(insert(score_history), history)
+        publish_each(conn, map(score_changed, history), now=now)
     return {*full, *(r["contact_id"] for r in rows), *(u[-1] for u in updates)}
 
 
