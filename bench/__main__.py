@@ -9,6 +9,7 @@ import sys
 # Benchmark name -> module under bench/ (``import`` is a Python keyword).
 BENCHMARKS = {
     "assign": "bench.assign",
+    "http": "bench.http",
     "ingest": "bench.ingest",
     "import": "bench.import_contacts",
     "rescore": "bench.rescore",
