@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from leadflow.cli import webhooks
+from leadflow.cli.app import app
 from leadflow.cli.context import CliState
 from leadflow.clock import FrozenClock
 from leadflow.workspace import Workspace
@@ -107,8 +108,14 @@ def test_deliver_posts_and_the_log_shows_the_response_codes(workspace: Workspace
     assert "contact.created" in table
 
 
-def test_resend_of_an_unknown_delivery_is_one_clear_error(workspace: Workspace):
-    result = run(workspace, "resend", "42")
+def test_resend_of_an_unknown_delivery_is_one_clear_error(cli_env: dict[str, str]):
+    result = runner.invoke(app, ["webhooks", "resend", "42"], env=cli_env)
 
     assert result.exit_code == 1
-    assert "no webhook delivery 42" in str(result.exception)
+    assert result.stderr.strip() == "error: no webhook delivery 42"
+
+
+def test_the_commands_are_part_of_leadflow(cli_env: dict[str, str]):
+    result = runner.invoke(app, ["webhooks", "list", "--format", "csv"], env=cli_env)
+
+    assert ok(result) == "id,name,url,topics,origin,active,created_at\n"

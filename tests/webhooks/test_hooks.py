@@ -5,17 +5,22 @@ publishes nothing, and nothing at all is written while nobody subscribes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from leadflow.activity.inputs import EventInput
+from leadflow.activity.service import record_events
 from leadflow.clock import FrozenClock
+from leadflow.contacts.engine import prepare_contact
 from leadflow.contacts.inputs import ContactInput
-from leadflow.contacts.service import capture_contact
+from leadflow.contacts.service import capture_contact, upsert_contacts
 from leadflow.lifecycle.deals import lose_deal, open_deal, win_deal
 from leadflow.lifecycle.service import move_contact
 from leadflow.routing.service import list_tasks, load_routing
+from leadflow.scoring.service import history
 from leadflow.webhooks.engine import TOPICS
 from leadflow.webhooks.models import webhook_deliveries
 from leadflow.workspace import Workspace
@@ -104,4 +109,73 @@ def test_a_hand_off_publishes_one_prospect_assigned(workspace: Workspace, frozen
             "first_touch_due_at": task.due_at.isoformat(),
             "at": frozen.now().isoformat(),
         }
+    ]
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_new_contact_publishes_contact_created_once(workspace: Workspace, frozen: FrozenClock):
+    contact_id = new_contact(workspace)
+    again = new_contact(workspace)  # the same person: no new contact
+
+    assert again == contact_id
+    assert of(workspace, "contact.created") == [
+        {"contact_id": contact_id, "created_at": frozen.now().isoformat()}
+    ]
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_rolled_back_capture_publishes_nothing(workspace: Workspace):
+    def capture_then_fail() -> None:
+        with workspace.db.write() as conn:
+            prepared = prepare_contact(ContactInput(email="ann@acme.example"))
+            upsert_contacts(conn, [(prepared, None)], now=workspace.clock.now())
+            raise RuntimeError("a later step of the same transaction failed")
+
+    with pytest.raises(RuntimeError):
+        capture_then_fail()
+
+    assert events(workspace.db) == []
+    assert count(workspace.db, webhook_deliveries) == 0
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_stage_move_publishes_one_stage_changed(workspace: Workspace, frozen: FrozenClock):
+    contact_id = new_contact(workspace)
+
+    move_contact(workspace.db, workspace.clock, contact_id, "lead", by="sam", reason="called")
+
+    assert of(workspace, "stage.changed") == [
+        {
+            "contact_id": contact_id,
+            "from_stage": "subscriber",
+            "to_stage": "lead",
+            "at": frozen.now().isoformat(),
+            "cause": "manual",
+            "rule": None,
+            "by": "sam",
+        }
+    ]
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_score_crossing_a_threshold_publishes_it_once(workspace: Workspace):
+    contact_id = new_contact(workspace)
+    demo = EventInput(type="demo_requested", contact_id=contact_id)
+    record_events(workspace.db, workspace.clock, [demo])
+    before = len(of(workspace, "score.threshold_crossed"))
+
+    record_events(workspace.db, workspace.clock, [replace(demo, idempotency_key="second")])
+
+    crossed = of(workspace, "score.threshold_crossed")[before:]
+    assert [(p["contact_id"], p["threshold"], p["before"], p["after"]) for p in crossed] == [
+        (contact_id, "mql", "below", "above")
+    ]
+    assert crossed[0]["total"] >= 50
+    grades = [(p["before"], p["after"]) for p in of(workspace, "score.grade_changed")]
+    assert grades == [tuple(h) for h in grade_history(workspace, contact_id)]
+
+
+def grade_history(workspace: Workspace, contact_id: int) -> list[tuple[str | None, str]]:
+    return [
+        (h["before"], h["after"]) for h in history(workspace.db, contact_id) if h["kind"] == "grade"
     ]
