@@ -43,8 +43,6 @@ class RecordResult:
     duplicates: int  # already stored under the same idempotency key
     contacts_created: int
     event_ids: tuple[int | None, ...] = ()  # per input; None for a duplicate
-    contact_ids: tuple[int, ...] = ()  # per input: the contact it was recorded on
-    created_ids: frozenset[int] = frozenset()  # the contacts the events created
 
 
 def record_events(db: Database, clock: Clock, events: Sequence[EventInput]) -> RecordResult:
@@ -52,14 +50,9 @@ def record_events(db: Database, clock: Clock, events: Sequence[EventInput]) -> R
     if len(events) > MAX_BATCH:
         raise ValidationError(f"a batch holds at most {MAX_BATCH} events, got {len(events)}")
     now = clock.now()
-    prepared = prepare_events(events, now=now)
+    prepared = [_prepare(i, e, now) for i, e in enumerate(events)]
     with db.write() as conn:
         return record_prepared(conn, prepared, now=now)
-
-
-def prepare_events(events: Sequence[EventInput], *, now: datetime) -> list[PreparedEvent]:
-    """Validate a batch; the first invalid event raises, naming ``events[i].field``."""
-    return [_prepare(i, e, now) for i, e in enumerate(events)]
 
 
 def record_event(db: Database, clock: Clock, event: EventInput) -> RecordResult:
@@ -146,10 +139,8 @@ def record_prepared(
     return RecordResult(
         recorded=len(new),
         duplicates=len(events) - len(new),
-        contacts_created=len(created),
+        contacts_created=created,
         event_ids=tuple(event_ids),
-        contact_ids=tuple(contact_ids),
-        created_ids=frozenset(created),
     )
 
 
@@ -185,7 +176,7 @@ def _row(event: PreparedEvent, contact_id: int, at: Any, recorded_at: Any) -> Ev
 
 def _resolve_contacts(
     conn: Connection, events: Sequence[PreparedEvent], *, now: datetime
-) -> tuple[list[int], set[int]]:
+) -> tuple[list[int], int]:
     """The contact of each event; identities nobody has yet become new contacts."""
     named: dict[tuple[str, str], PreparedEvent] = {}
     for event in events:
@@ -193,15 +184,13 @@ def _resolve_contacts(
             named.setdefault(event.identity, event)
     owners = lookup_identities(conn, named)
     unknown = sorted(named.keys() - owners.keys())
-    created: set[int] = set()
     if unknown:
-        made = upsert_contacts(conn, [(_new_contact(named[k]), None) for k in unknown], now=now)
-        owners.update({k: r.contact_id for k, r in zip(unknown, made, strict=True)})
-        created = {r.contact_id for r in made}
+        created = upsert_contacts(conn, [(_new_contact(named[k]), None) for k in unknown], now=now)
+        owners.update({k: r.contact_id for k, r in zip(unknown, created, strict=True)})
     given = _live_contacts(conn, {e.contact_id for e in events if e.contact_id is not None})
     return [
         given[e.contact_id] if e.contact_id is not None else owners[_identity(e)] for e in events
-    ], created
+    ], len(unknown)
 
 
 def _new_contact(event: PreparedEvent) -> PreparedContact:
