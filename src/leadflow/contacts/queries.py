@@ -77,7 +77,8 @@ def _exists(conn: Connection, contact_id: int) -> bool:
 
 def _lookup_ref(conn: Connection, ref: str | int) -> int | None:
     text = str(ref).strip()
-    if text.isdigit():
+    # isdigit() alone also takes "²" and other digits int() refuses.
+    if text.isascii() and text.isdigit():
         return int(text)
     kind, sep, value = text.partition(":")
     try:
