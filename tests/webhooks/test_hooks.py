@@ -179,3 +179,16 @@ def grade_history(workspace: Workspace, contact_id: int) -> list[tuple[str | Non
     return [
         (h["before"], h["after"]) for h in history(workspace.db, contact_id) if h["kind"] == "grade"
     ]
+
+
+@pytest.mark.usefixtures("everything")
+def test_a_move_by_rule_on_the_events_path_is_published_with_its_rule(workspace: Workspace):
+    contact_id = new_contact(workspace)
+
+    demo = EventInput(type="demo_requested", contact_id=contact_id)
+    record_events(workspace.db, workspace.clock, [demo])
+
+    assert [
+        (p["from_stage"], p["to_stage"], p["cause"], p["rule"])
+        for p in of(workspace, "stage.changed")
+    ] == [("subscriber", "lead", "rule", "engaged_subscriber")]
