@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from leadflow.errors import Conflict, NotFound, ValidationError
 from leadflow.webhooks import service
@@ -35,6 +36,20 @@ def test_publishing_with_no_subscriber_writes_nothing_and_reads_at_most_one_payl
 
     assert written == 0
     assert read <= 1
+    assert count(workspace.db, webhook_events) == 0
+
+
+@pytest.mark.parametrize(("payloads", "queries"), [([], 0), ([{"contact_id": 1}] * 50, 1)])
+def test_publishing_with_no_subscriber_costs_one_query_at_most(
+    workspace: Workspace, payloads: list[dict[str, Any]], queries: int
+):
+    subscribe(workspace, topics=["deal.won"])  # another topic: nothing to write either
+    statements: list[str] = []
+    with workspace.db.write() as conn:
+        event.listen(conn, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        service.publish(conn, "stage.changed", iter(payloads), now=workspace.clock.now())
+
+    assert len(statements) == queries
     assert count(workspace.db, webhook_events) == 0
 
 
