@@ -119,3 +119,15 @@ def test_the_commands_are_part_of_leadflow(cli_env: dict[str, str]):
     result = runner.invoke(app, ["webhooks", "list", "--format", "csv"], env=cli_env)
 
     assert ok(result) == "id,name,url,topics,origin,active,created_at\n"
+
+
+def test_prune_says_what_it_removed_and_refuses_a_bad_duration(workspace: Workspace):
+    subscribe(workspace, topics=["deal.won"])
+    publish(workspace, "deal.won", {"deal_id": 1})
+
+    kept = ok(run(workspace, "prune", "--older-than", "1d"))
+    refused = run(workspace, "prune", "--older-than", "1m")
+
+    assert kept.strip() == "removed 0 deliveries and 0 events"
+    assert refused.exit_code == 1
+    assert "months and years have no fixed length" in str(refused.exception)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from leadflow.errors import Conflict, NotFound, ValidationError
 from leadflow.webhooks import service
@@ -293,3 +293,27 @@ def test_resend_queues_any_delivery_now_with_a_fresh_window(workspace: Workspace
     assert again["payload"] == {"deal_id": 1}
     with pytest.raises(NotFound):
         service.resend(workspace.db, workspace.clock, 99)
+
+
+def test_prune_removes_settled_deliveries_and_their_events_but_keeps_pending_ones(
+    workspace: Workspace, frozen: Any
+):
+    subscribe(workspace, topics=["deal.won"])
+    publish(workspace, "deal.won", {"deal_id": 1}, {"deal_id": 2}, {"deal_id": 3})
+    with workspace.db.write() as conn:
+        conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.id.in_([1, 2]))
+            .values(status="delivered")
+        )
+    frozen.advance(timedelta(days=31))
+    publish(workspace, "deal.won", {"deal_id": 4})
+
+    pruned = service.prune(workspace.db, workspace.clock, older_than=timedelta(days=30))
+
+    assert pruned == service.Pruned(deliveries=2, events=2)
+    assert [(d["event_id"], d["status"]) for d in deliveries(workspace.db)] == [
+        (3, "pending"),
+        (4, "pending"),
+    ]
+    assert [p["deal_id"] for _, p in events(workspace.db)] == [3, 4]

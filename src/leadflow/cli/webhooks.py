@@ -17,7 +17,8 @@ import typer
 
 from leadflow.cli.context import state
 from leadflow.cli.output import Format, console, refuse_file, render, render_one
-from leadflow.errors import ConfigError
+from leadflow.errors import ConfigError, ValidationError
+from leadflow.rules.times import TimeSyntaxError, parse_duration
 from leadflow.webhooks import service
 from leadflow.webhooks.config import MAIN_FILE, WEBHOOKS_FILE, find_config
 from leadflow.webhooks.delivery import DEFAULT_TIMEOUT, Pass, Worker, deliver_due
@@ -163,6 +164,24 @@ def resend(
         f"delivery {delivery_id} ({found['topic']} to {found['subscription']}) is queued; "
         "`leadflow webhooks deliver` posts it"
     )
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str, typer.Option(help="Settled more than this long ago: 30d, 12w, 48h.")
+    ] = "30d",
+) -> None:
+    """Remove delivered and dead deliveries (with their attempts) and the events they leave
+    behind, published before --older-than; pending ones stay."""
+    try:
+        span = parse_duration(older_than)
+    except TimeSyntaxError as exc:
+        raise ValidationError(str(exc), field="--older-than") from None
+    ws = state(ctx).workspace()
+    done = service.prune(ws.db, ws.clock, older_than=span)
+    typer.echo(f"removed {done.deliveries} deliveries and {done.events} events")
 
 
 def _yes(value: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -385,3 +385,24 @@ def counts(db: Database) -> dict[str, int]:
     with db.read() as conn:
         rows = conn.execute(select(D.c.status, func.count()).group_by(D.c.status)).all()
     return {status: int(n) for status, n in rows}
+
+
+@dataclass(frozen=True)
+class Pruned:
+    deliveries: int
+    events: int
+
+
+def prune(db: Database, clock: Clock, *, older_than: timedelta) -> Pruned:
+    """Bound the outbox: remove deliveries settled (delivered or dead) before ``older_than``
+    ago, with their attempts, and the events left with no delivery. Pending ones stay."""
+    cutoff = clock.now() - older_than
+    settled = select(D.c.id).where(D.c.status.in_(("delivered", "dead")), D.c.created_at < cutoff)
+    with db.write() as conn:
+        conn.execute(delete(A).where(A.c.delivery_id.in_(settled)))
+        gone = conn.execute(delete(D).where(D.c.id.in_(settled))).rowcount
+        orphans = select(E.c.id).where(
+            E.c.created_at < cutoff, ~select(D.c.id).where(D.c.event_id == E.c.id).exists()
+        )
+        events = conn.execute(delete(E).where(E.c.id.in_(orphans))).rowcount
+    return Pruned(gone, events)
