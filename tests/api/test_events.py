@@ -3,9 +3,14 @@ answered once stored and scored; a contact's activity read back newest first."""
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 from sqlalchemy import func, select
 
 from leadflow.activity.models import activities
+from leadflow.activity.service import record_events
+from leadflow.api import batcher
 from leadflow.scoring.models import contact_scores
 
 
@@ -21,8 +26,8 @@ def test_one_event_is_stored_and_scored_before_the_answer(admin, db):
     )
 
     assert response.status_code == 200
-    assert response.json()["recorded"] == 1
-    assert response.json()["contacts_created"] == 1
+    assert response.json()["duplicate"] is False
+    assert isinstance(response.json()["event_id"], int)
     assert _count(db, activities) == 1
     assert _count(db, contact_scores) == 1  # scored in the same transaction
     score = admin.get("/contacts/ann@acme.example/score").json()
@@ -35,9 +40,8 @@ def test_a_retry_with_the_same_key_is_stored_once(admin, db):
     first = admin.post("/events", json=event).json()
     again = admin.post("/events", json=event).json()
 
-    assert (first["recorded"], first["duplicates"]) == (1, 0)
-    assert (again["recorded"], again["duplicates"]) == (0, 1)
-    assert again["event_ids"] == [None]
+    assert first["duplicate"] is False
+    assert again == {"event_id": None, "duplicate": True}
     assert _count(db, activities) == 1
 
 
@@ -95,3 +99,40 @@ def test_event_times_must_carry_a_timezone(admin):
 
     assert response.status_code == 422
     assert "occurred_at" in response.json()["detail"]
+
+
+def test_concurrent_single_events_share_transactions_and_keep_their_own_answers(
+    app, portal, admin_key, db, monkeypatch
+):
+    """Many requests at once: the good ones are stored (once per key), the bad one alone is
+    refused, and each request gets its own answer."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    bodies = [
+        {"type": "page_view", "email": f"p{i % 7}@x.example", "idempotency_key": f"c{i % 40}"}
+        for i in range(60)
+    ]
+    bodies[13] = {"type": "page_view", "contact_id": 999_999}  # no such contact
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as c:
+            return await asyncio.gather(*(c.post("/events", json=b) for b in bodies))
+
+    groups = []
+
+    def spy(db, clock, events):
+        groups.append(len(events))
+        return record_events(db, clock, events)
+
+    monkeypatch.setattr(batcher, "record_events", spy)
+    responses = portal.call(post_all)
+
+    statuses = [r.status_code for r in responses]
+    assert statuses[13] == 404
+    assert statuses.count(200) == 59
+    stored = [r.json()["event_id"] for r in responses if r.status_code == 200]
+    assert len({i for i in stored if i is not None}) == 40  # 40 keys (c13 sent again by 53)
+    assert _count(db, activities) == 40
+    assert max(groups) > 1  # requests shared transactions

@@ -84,6 +84,7 @@ def test_events_posted_over_http_are_read_back(server, workspace):
     assert "Application shutdown complete" in output
     assert "Traceback" not in output
     assert one.status_code == 200
+    assert one.json()["duplicate"] is False
     assert batch.json()["recorded"] == 3
     assert retried.json()["duplicates"] == 3
     assert [a["type"] for a in timeline["items"]] == ["page_view"] * 3 + ["demo_requested"]

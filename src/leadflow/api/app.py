@@ -17,7 +17,9 @@ from fastapi.openapi.utils import get_openapi
 from leadflow import __version__
 from leadflow.access.service import KeyVerifier
 from leadflow.api import errors
+from leadflow.api.batcher import EventBatcher
 from leadflow.api.body_limit import BodyLimit
+from leadflow.api.deps import API_KEY_SCHEME
 from leadflow.settings import Settings
 from leadflow.workspace import Workspace
 
@@ -52,6 +54,7 @@ def create_app(workspace: Workspace, *, max_body_bytes: int = MAX_BODY_BYTES) ->
     app.state.db = workspace.db
     app.state.clock = workspace.clock
     app.state.keys = KeyVerifier(workspace.db, workspace.clock)
+    app.state.events = EventBatcher(workspace.db, workspace.clock)
     errors.install(app)
     for name in ROUTERS:
         router: APIRouter = importlib.import_module(f"leadflow.api.{name}").router
@@ -83,9 +86,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             errors.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
+        schema["components"].setdefault("securitySchemes", {})["apiKey"] = API_KEY_SCHEME
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
                 _problem_responses(operation.get("responses", {}))
+                if {"bearer": []} in operation.get("security", []):
+                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from leadflow.access.engine import Principal
-from leadflow.access.scope import check_contact, check_contacts
+from leadflow.access.scope import check_contact, check_contacts, restricted_to
 from leadflow.activity.inputs import EventInput
 from leadflow.activity.service import RecordResult, record_events
 from leadflow.api import reads
+from leadflow.api.batcher import EventBatcher
 from leadflow.api.contacts import RefPath
 from leadflow.api.deps import AnyRole, ClockDep, DbDep
 from leadflow.api.pagination import CursorQuery, LimitQuery, Page
@@ -61,6 +63,11 @@ class Recorded(BaseModel):
     event_ids: list[int | None] = Field(description="Per event given; null for a duplicate.")
 
 
+class EventRecorded(BaseModel):
+    event_id: int | None = Field(description="The stored event; null for a duplicate.")
+    duplicate: bool = Field(description="Its idempotency key was stored already.")
+
+
 class Activity(BaseModel):
     id: int
     contact_id: int
@@ -72,10 +79,16 @@ class Activity(BaseModel):
     idempotency_key: str
 
 
-@router.post("/events", response_model=Recorded)
-def record_one(body: EventIn, principal: AnyRole, db: DbDep, clock: ClockDep) -> Recorded:
-    """Record one event; answered once it is stored and scored."""
-    return _record(db, clock, principal, [body])
+@router.post("/events", response_model=EventRecorded)
+async def record_one(body: EventIn, principal: AnyRole, request: Request) -> EventRecorded:
+    """Record one event; answered once it is stored and scored. Concurrent requests share
+    a transaction (group commit), each answered with its own result."""
+    if restricted_to(principal) is not None:
+        db = request.app.state.db
+        await run_in_threadpool(check_contacts, db, principal, [("event", _ref(body))])
+    batcher: EventBatcher = request.app.state.events
+    event_id = await batcher.record(EventInput(**body.model_dump()))
+    return EventRecorded(event_id=event_id, duplicate=event_id is None)
 
 
 @router.post("/events/batch", response_model=Recorded)
