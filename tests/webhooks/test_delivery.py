@@ -5,6 +5,7 @@ timeout, the 72-hour end, resending by hand, and two workers sharing one pass.""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -219,3 +220,18 @@ def _in_parallel(receiver: Receiver, databases: list[Database], clock: FrozenClo
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def test_a_slow_receiver_gets_a_batch_at_once_not_one_after_another(
+    workspace: Workspace, frozen: FrozenClock, client: httpx.Client
+):
+    with receiver_up(SECRET, frozen) as receiver:
+        receiver.delay = 0.6
+        subscribe(workspace, receiver.url, ["deal.won"])
+        publish(workspace, "deal.won", *({"deal_id": i} for i in range(4)))
+        started = time.perf_counter()
+        done = deliver_due(workspace.db, workspace.clock, Worker(client, concurrency=4))
+        took = time.perf_counter() - started
+
+    assert done == Pass(delivered=4)
+    assert took < 4 * 0.6 * 0.75  # one after another would take 2.4 s

@@ -96,11 +96,12 @@ def deliver(
     interval: Annotated[
         float, typer.Option(min=0.1, help="--loop: seconds to wait when nothing is due.")
     ] = 5.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Posts at once.")] = 4,
 ) -> None:
     """Post due deliveries, signed; log each attempt; schedule retries (up to 72 h)."""
     ws = state(ctx).workspace()
     with httpx.Client() as client:
-        worker = Worker(client, timeout=timeout)
+        worker = Worker(client, timeout=timeout, concurrency=concurrency)
         while True:
             done = deliver_due(ws.db, ws.clock, worker, limit=limit)
             _say(done)
