@@ -118,3 +118,22 @@ def test_the_cli_defaults_are_the_generators():
         engine.DEFAULT_DAYS,
         engine.DEFAULT_SEED,
     )
+
+
+def test_demo_visits_its_website_through_the_service(tmp_path: Path):
+    folder = tmp_path / "demo"
+
+    result = _demo(str(folder), *SMALL, "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    tour = json.loads(result.stdout)["website"]
+    # Three page views under an anonymous id, then the form: all on one identified contact.
+    assert (tour["page_views"], tour["stitched"], tour["consent"]) == (3, 3, True)
+    assert tour["touch_campaigns"] == ["demo-launch"]  # the landing page's UTM campaign
+    assert (folder / "forms.yaml").is_file()
+    show = ["-w", str(folder), "contacts", "show", tour["email"], "-f", "json"]
+    shown = runner.invoke(app, show, env=ENV)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["id"] == tour["contact_id"]
+    keys = runner.invoke(app, ["-w", str(folder), "keys", "list"], env=ENV)
+    assert tour["api_key"].split("_")[1] in keys.stdout  # the admin key's prefix

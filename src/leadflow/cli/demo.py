@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +17,7 @@ from leadflow.settings import Settings
 
 if TYPE_CHECKING:
     from leadflow.demo.service import DemoSummary
+    from leadflow.demo.website import WebsiteTour
 
 # `leadflow demo` is a group (app.py registers every command module as one) that runs its
 # callback and has no sub-commands: options may follow the folder, and usage shows no COMMAND.
@@ -62,6 +64,7 @@ def demo(
     """
     from leadflow.demo.engine import generate
     from leadflow.demo.service import create_demo_workspace, load_demo, write_manifest
+    from leadflow.demo.website import tour_website
 
     clock = SystemClock()
     with (
@@ -78,9 +81,11 @@ def demo(
             folder=ws.root / "demo",
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+        bar.update(task, description="website")
+        tour = tour_website(ws)
         write_manifest(ws, data, status="complete")
         root = ws.root
-    _show(summary, root, fmt)
+    _show(summary, tour, root, fmt)
 
 
 def _progress() -> Progress:
@@ -94,9 +99,9 @@ def _progress() -> Progress:
     )
 
 
-def _show(summary: DemoSummary, root: Path, fmt: SummaryFormat) -> None:
+def _show(summary: DemoSummary, tour: WebsiteTour, root: Path, fmt: SummaryFormat) -> None:
     if fmt is SummaryFormat.json:
-        render_one({"folder": str(root), **summary.as_dict()}, Format.json)
+        render_one({"folder": str(root), **summary.as_dict(), "website": asdict(tour)}, Format.json)
         return
     render_one(_overview(summary, root), Format.table)
     columns = ("channel", "contacts", "share", "converted", "rate")
@@ -106,7 +111,21 @@ def _show(summary: DemoSummary, root: Path, fmt: SummaryFormat) -> None:
     stages = [{"stage": s, "contacts": n} for s, n in summary.stages.items()]
     render(stages, ("stage", "contacts"), Format.table, title="contacts by lifecycle stage")
     render_one(_routing_overview(summary), Format.table)
-    _hints(root, summary.showcase)
+    render_one(_website_overview(tour), Format.table)
+    _hints(root, summary.showcase, tour)
+
+
+def _website_overview(tour: WebsiteTour) -> dict[str, Any]:
+    """The visit through the service: beacon, public form, then the REST API."""
+    return {
+        "website visitor": tour.visitor,
+        "page views (tracking beacon)": tour.page_views,
+        "demo-request form": f"contact {tour.contact_id} ({tour.email})",
+        "anonymous page views stitched": f"{tour.stitched} of {tour.page_views}",
+        "newsletter consent recorded": "yes" if tour.consent else "no",
+        "first touch campaign": ", ".join(tour.touch_campaigns) or "none",
+        "read back with the API": f"stage {tour.stage}, grade {tour.grade}, {tour.total:.1f} pts",
+    }
 
 
 def _routing_overview(summary: DemoSummary) -> dict[str, Any]:
@@ -156,7 +175,7 @@ def _channel_rows(summary: DemoSummary) -> list[dict[str, Any]]:
     return rows
 
 
-def _hints(root: Path, showcase: int | None) -> None:
+def _hints(root: Path, showcase: int | None, tour: WebsiteTour) -> None:
     shown = os.path.relpath(root) if root.is_relative_to(Path.cwd()) else str(root)
     lines = [
         f"leadflow -w {shown} contacts list",
@@ -165,6 +184,11 @@ def _hints(root: Path, showcase: int | None) -> None:
     if showcase is not None:
         lines.append(f"leadflow -w {shown} contacts show {showcase}   (a customer)")
     lines.append(f"ground truth for scoring and models: {root / 'demo' / 'truth.csv'}")
+    lines += [
+        f"leadflow -w {shown} serve   (the API, the forms and the snippet on :8000; docs at /docs)",
+        f"curl -H 'X-API-Key: {tour.api_key}' http://127.0.0.1:8000/contacts/{tour.contact_id}",
+        "  (the demo's admin key, shown only here: `leadflow keys create` makes others)",
+    ]
     if os.environ.get("LEADFLOW_DATABASE_URL"):
         lines.append("note: LEADFLOW_DATABASE_URL is set; unset it to look at the demo's database")
     out = console()
