@@ -189,8 +189,12 @@ class LifecycleConfig:
 
     def is_backward(self, source: str, target: str) -> bool:
         """A move to an earlier stage of the main path."""
-        order = {s: i for i, s in enumerate(self.stages)}
+        order = self._order
         return source in order and target in order and order[target] < order[source]
+
+    @cached_property
+    def _order(self) -> Mapping[str, int]:
+        return {s: i for i, s in enumerate(self.stages)}
 
     def criterion(self, name: str) -> Criterion | None:
         return self._criteria.get(name)
