@@ -47,6 +47,9 @@ class EventBatcher:
     async def _drain(self) -> None:
         try:
             while self._pending:
+                # One turn of the event loop first: requests already read in this turn
+                # join the group instead of waiting a whole write for the next one.
+                await asyncio.sleep(0)
                 group = self._pending[: self._max_group]
                 del self._pending[: self._max_group]
                 await self._write(group)
