@@ -375,7 +375,7 @@ def test_notices_list_shows_the_outbox_and_filters_by_status(
 ):
     channel = MemoryChannel()
     channel.fail_next(1, detail="HTTP 503")
-    assert deliver_notices(workspace.db, channel) == (1, 1)
+    assert deliver_notices(workspace.db, channel, now=MONDAY) == (1, 1)
 
     every = as_json(run(cli_env, "notices", "list", "--format", "json"))
     failed = as_json(run(cli_env, "notices", "list", "--status", "failed", "-f", "json"))

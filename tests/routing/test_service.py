@@ -61,10 +61,10 @@ def test_a_prospect_gets_an_owner_a_first_touch_task_and_a_notice(db: Database, 
     assert (notice["kind"], notice["recipient"], notice["status"]) == ("handoff", "ana", "pending")
 
     channel = MemoryChannel()
-    assert deliver_notices(db, channel) == (1, 0)
+    assert deliver_notices(db, channel, now=clock.now()) == (1, 0)
     assert [n.recipient_user_id for n in channel.sent] == ["ana"]
     assert list_notices(db)[0]["status"] == "sent"
-    assert deliver_notices(db, channel) == (0, 0)  # nothing is sent twice
+    assert deliver_notices(db, channel, now=clock.now()) == (0, 0)  # nothing is sent twice
 
 
 def test_turns_are_fair_across_hand_offs(db: Database, clock: FrozenClock):
@@ -259,3 +259,20 @@ def test_a_prospect_nobody_can_take_waits_and_the_lead_is_told_why_once_a_day(
     clock.advance(timedelta(days=1))  # a new day: quotas reset, the prospect is routed
     report = check_sla(db, clock, MemoryChannel())
     assert report.routed == [waiting]
+
+
+def test_a_notice_that_keeps_failing_is_given_up_after_72_hours(db: Database, clock: FrozenClock):
+    load_routing(db, clock, ROUTING)
+    _prospect(db, clock, "ann@acme.example")
+    made = clock.now()
+    channel = MemoryChannel()
+
+    channel.fail_next(1)
+    assert deliver_notices(db, channel, now=made + timedelta(hours=71)) == (0, 1)
+    assert list_notices(db)[0]["status"] == "failed"  # tried again later
+    channel.fail_next(1)
+    assert deliver_notices(db, channel, now=made + timedelta(hours=72)) == (0, 1)
+    assert list_notices(db)[0]["status"] == "dead"
+
+    assert deliver_notices(db, channel, now=made + timedelta(hours=73)) == (0, 0)
+    assert channel.sent == []  # a dead notice is not sent again

@@ -50,6 +50,7 @@ class NoticeStatus(StrEnum):
     pending = "pending"
     sent = "sent"
     failed = "failed"
+    dead = "dead"
 
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]

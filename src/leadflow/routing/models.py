@@ -59,7 +59,7 @@ notices = Table(
     Column("channel", String(32), nullable=False),
     Column("subject", String(255), nullable=False),
     Column("data", Json, nullable=False),
-    Column("status", String(8), nullable=False),  # sent | failed
+    Column("status", String(8), nullable=False),  # pending | sent | failed | dead
     Column("detail", Text),
     Column("attempts", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),

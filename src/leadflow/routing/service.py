@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
 
 from leadflow.activity.models import activities
 from leadflow.activity.store import wire_for
@@ -706,7 +707,7 @@ def check_sla(db: Database, clock: Clock, channel: Channel) -> SlaReport:
             _escalate(conn, config, now, report)
             _recycle(conn, config, now, report)
             _route_unowned(conn, now, report)
-    report.sent, report.failed = deliver_notices(db, channel)
+    report.sent, report.failed = deliver_notices(db, channel, now=now)
     return report
 
 
@@ -900,9 +901,15 @@ def _queue(conn: Connection, **notice: Any) -> None:
     conn.execute(insert(notices).values(**_notice_row(**notice)))
 
 
-def deliver_notices(db: Database, channel: Channel) -> tuple[int, int]:
+# A notice that still fails this long after it was made is given up (status "dead"), as
+# webhook deliveries are: a channel that is down for days is not retried for ever.
+NOTICE_GIVE_UP = timedelta(hours=72)
+
+
+def deliver_notices(db: Database, channel: Channel, *, now: datetime) -> tuple[int, int]:
     """Send every pending or failed notice through ``channel``; (sent, failed). Each
-    outcome is written as soon as it is known."""
+    outcome is written as soon as it is known; a failure past :data:`NOTICE_GIVE_UP`
+    marks the notice dead (counted as failed, and not tried again)."""
     with db.read() as conn:
         waiting = (
             conn.execute(
@@ -915,24 +922,16 @@ def deliver_notices(db: Database, channel: Channel) -> tuple[int, int]:
         )
     sent = failed = 0
     for row in waiting:
-        data = dict(row["data"])
-        body, email = data.pop("body", ""), data.pop("email", "")
-        notice = Notice(
-            kind=row["kind"],
-            recipient_user_id=row["recipient"],
-            recipient_email=email,
-            subject=row["subject"],
-            body=body,
-            idempotency_key=row["idempotency_key"],
-            data=data,
-        )
-        delivery = channel.send(notice)
+        delivery = channel.send(_notice(row))
+        status = "sent" if delivery.ok else "failed"
+        if not delivery.ok and row["created_at"] + NOTICE_GIVE_UP <= now:
+            status = "dead"
         with db.write() as conn:
             conn.execute(
                 update(notices)
                 .where(notices.c.id == row["id"])
                 .values(
-                    status="sent" if delivery.ok else "failed",
+                    status=status,
                     channel=delivery.channel,
                     detail=delivery.detail,
                     attempts=row["attempts"] + delivery.attempts,
@@ -940,6 +939,20 @@ def deliver_notices(db: Database, channel: Channel) -> tuple[int, int]:
             )
         sent, failed = (sent + 1, failed) if delivery.ok else (sent, failed + 1)
     return sent, failed
+
+
+def _notice(row: RowMapping) -> Notice:
+    data = dict(row["data"])
+    body, email = data.pop("body", ""), data.pop("email", "")
+    return Notice(
+        kind=row["kind"],
+        recipient_user_id=row["recipient"],
+        recipient_email=email,
+        subject=row["subject"],
+        body=body,
+        idempotency_key=row["idempotency_key"],
+        data=data,
+    )
 
 
 def list_notices(db: Database, *, status: str | None = None) -> list[dict[str, Any]]:
