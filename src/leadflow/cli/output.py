@@ -6,7 +6,8 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NoReturn
 
@@ -71,7 +72,7 @@ def render_one(record: Mapping[str, Any], fmt: Format) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # datetimes too
         return value.isoformat()
     if isinstance(value, dict | list):
         return json.dumps(value, default=_json_default, sort_keys=True)
@@ -79,8 +80,13 @@ def _cell(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # datetimes too
         return value.isoformat()
+    if isinstance(value, Decimal):
+        # Money read from PostgreSQL's NUMERIC: a JSON number when a float holds it exactly,
+        # else its text, so no digit is lost.
+        number = float(value)
+        return number if Decimal(repr(number)) == value else str(value)
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 
