@@ -163,3 +163,12 @@ def test_a_too_long_value_is_422(admin, db):
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "first_name"]
     assert _count(db, contacts) == 0
+
+
+def test_an_id_beyond_64_bits_is_422_not_a_database_error(admin):
+    huge = "9" * 25
+
+    assert admin.get(f"/contacts/{huge}").status_code == 422
+    assert admin.get(f"/contacts/{huge}/score").status_code == 422
+    assert admin.post("/deals", json={"contact": huge}).status_code == 422
+    assert admin.post("/events", json={"type": "call", "contact_id": int(huge)}).status_code == 422

@@ -14,7 +14,7 @@ from leadflow.access.scope import check_contact
 from leadflow.api import reads
 from leadflow.api.deps import AnyRole, ClockDep, DbDep, Staff
 from leadflow.api.pagination import CursorQuery, LimitQuery, Page
-from leadflow.api.schemas import Properties, Text
+from leadflow.api.schemas import ContactRef, Properties, Text
 from leadflow.contacts.inputs import AccountInput, ContactInput, TouchInput
 from leadflow.contacts.merge import merge_contacts
 from leadflow.contacts.queries import get_contact
@@ -27,7 +27,8 @@ router = APIRouter(tags=["contacts"])
 Short = Annotated[Text, Field(max_length=255)]
 Long = Annotated[Text, Field(max_length=2000)]
 RefPath = Annotated[
-    Text, Path(max_length=320, description="A contact id, an email, a phone or `kind:value`.")
+    ContactRef,
+    Path(max_length=320, description="A contact id, an email, a phone or `kind:value`."),
 ]
 Sort = Literal[
     "id", "-id", "created_at", "-created_at", "updated_at", "-updated_at",
@@ -153,7 +154,7 @@ class Captured(BaseModel):
 
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    merged: Annotated[Text, Field(min_length=1, max_length=320)] = Field(
+    merged: Annotated[ContactRef, Field(min_length=1, max_length=320)] = Field(
         description="The contact merged into this one (id, email, phone or `kind:value`)."
     )
     reason: Annotated[Text, Field(max_length=2000)] | None = None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.api.deps import ClockDep, DbDep, Staff
 from leadflow.api.lifecycle import actor
-from leadflow.api.schemas import Text
+from leadflow.api.schemas import ContactRef, Text
 from leadflow.lifecycle import deals as service
 
 router = APIRouter(tags=["deals"])
@@ -40,7 +40,7 @@ class Deal(BaseModel):
 
 class DealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contact: Annotated[Text, Field(min_length=1, max_length=320)] = Field(
+    contact: Annotated[ContactRef, Field(min_length=1, max_length=320)] = Field(
         description="The contact: id, email, phone or `kind:value`."
     )
     name: Annotated[Text, Field(max_length=255)] | None = None

@@ -165,6 +165,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sa_exc.DataError, _refused_by_database)
     app.add_exception_handler(sa_exc.IntegrityError, _refused_by_database)
+    app.add_exception_handler(OverflowError, _refused_by_database)  # an int SQLite cannot bind
     app.add_exception_handler(Exception, _unexpected)
 
 

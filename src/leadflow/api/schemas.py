@@ -45,3 +45,17 @@ Text = Annotated[str, AfterValidator(clean_text)]
 Properties = Annotated[
     dict[str, Any], AfterValidator(clean_json), Field(description="Plain JSON values.")
 ]
+
+
+MAX_ID = 2**63 - 1
+
+
+def bounded_ref(value: str) -> str:
+    """A contact reference: digits name an id, which must fit the databases' 64-bit keys."""
+    text = value.strip()
+    if text.isascii() and text.isdigit() and int(text) > MAX_ID:
+        raise ValueError("is larger than any contact id")
+    return value
+
+
+ContactRef = Annotated[Text, AfterValidator(bounded_ref)]
