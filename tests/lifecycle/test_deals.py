@@ -277,6 +277,22 @@ def test_a_customer_who_loses_an_extra_deal_stays_a_customer(db: Database, clock
     assert stage_of(db, contact_id)[1] == "customer"
 
 
+@pytest.mark.parametrize("stage", ["customer", "advocate"])
+def test_a_customer_gets_an_upsell_deal_and_stays_where_it_is(
+    db: Database, clock: FrozenClock, stage: str
+):
+    contact_id = make_contact(db, clock, stage="customer")
+    if stage == "advocate":
+        move_contact(db, clock, contact_id, "advocate", by="sam", reason="referred two")
+    before = moves(db, contact_id)
+
+    upsell = open_deal(db, clock, ANN, name="Add-on seats", amount=Decimal("4000"), by="sam")
+    win_deal(db, clock, upsell.id, reason="signed the add-on", by="sam")
+
+    assert stage_of(db, contact_id)[1] == stage
+    assert moves(db, contact_id) == before  # no trip back through opportunity
+
+
 def test_a_lost_contact_can_become_an_opportunity_again(db: Database, clock: FrozenClock):
     contact_id = make_contact(db, clock)
     lose_deal(db, clock, open_deal(db, clock, ANN, by="sam").id, reason="no budget", by="sam")

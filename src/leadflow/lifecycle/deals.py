@@ -465,8 +465,11 @@ def required_text(value: str, field: str, message: str) -> str:
 
 
 def opportunity_move(config: LifecycleConfig, stage: str | None) -> Move | None:
-    """The move a new deal makes: to opportunity, unless the contact is one already."""
-    return None if stage == OPPORTUNITY else check_move(config, stage, OPPORTUNITY)
+    """The move a new deal makes: to opportunity, unless the contact is one already, or a
+    customer or further on the main path (an upsell or a renewal leaves them there)."""
+    if stage == OPPORTUNITY or (stage is not None and config.is_backward(stage, OPPORTUNITY)):
+        return None
+    return check_move(config, stage, OPPORTUNITY)
 
 
 def win_move(config: LifecycleConfig, stage: str | None) -> Move | None:
