@@ -231,11 +231,13 @@ def _loadgen(mode: str, url: str, bodies: Path, key: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.loadgen", mode, url, str(bodies)]
     command += ["--rate", str(RATE), "--seconds", str(RATE_SECONDS), "--connections", "2"]
     env = {**os.environ, "LOADGEN_API_KEY": key}
-    out = subprocess.run(
-        command, capture_output=True, text=True, check=True, env=env,
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=env,
         cwd=Path(__file__).resolve().parents[1],
-    ).stdout  # fmt: skip
-    result: dict[str, Any] = json.loads(out)
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({mode}):\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 

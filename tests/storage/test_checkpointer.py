@@ -1,0 +1,61 @@
+"""The SQLite checkpointer copies the WAL into the database file beside the writer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from leadflow.storage.database import Database
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_written_pages_reach_the_database_file_without_waiting_for_autocheckpoint(
+    tmp_path: Path,
+):
+    path = tmp_path / "ckpt.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)"
+                " INSERT INTO blobs (body) SELECT randomblob(4000) FROM n"
+            )
+        # Some 2 MB sit in the WAL, far below the writer's autocheckpoint (40,000 pages):
+        # only the checkpointer copies them into the database file.
+        assert _wait_for(lambda: path.stat().st_size > 2_000_000)
+    finally:
+        db.dispose()
+
+
+def test_dispose_stops_the_checkpointer_promptly(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'stop.db'}")
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+
+    started = time.monotonic()
+    db.dispose()
+
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_has_no_checkpointer(url: str):
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        assert db._checkpointer is None  # nothing to copy a WAL into
+    finally:
+        db.dispose()
