@@ -28,7 +28,8 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.service import capture_contact
 from leadflow.lifecycle.service import move_contact
 from leadflow.routing.config import parse_config
-from leadflow.routing.service import deliver_notices, list_notices, list_tasks, load_routing
+from leadflow.routing.notices import deliver_notices, list_notices
+from leadflow.routing.service import list_tasks, load_routing
 from leadflow.storage.database import Database
 from leadflow.workspace import CONFIG_FILE, Workspace
 from tests.conftest import settings_for

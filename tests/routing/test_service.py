@@ -18,15 +18,9 @@ from leadflow.contacts.service import capture_contact
 from leadflow.errors import ConfigError
 from leadflow.lifecycle.service import move_contact, stage_history, stage_of
 from leadflow.routing.config import RoutingConfigError
-from leadflow.routing.service import (
-    check_sla,
-    complete_task,
-    deliver_notices,
-    list_notices,
-    list_tasks,
-    load_routing,
-    sla_compliance,
-)
+from leadflow.routing.notices import deliver_notices, list_notices
+from leadflow.routing.service import complete_task, list_tasks, load_routing
+from leadflow.routing.sla import check_sla, sla_compliance
 from leadflow.storage.database import Database
 from tests.routing.files import ROUTING
 

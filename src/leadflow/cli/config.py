@@ -22,7 +22,7 @@ from leadflow.lifecycle.config import (
 )
 from leadflow.routing.config import ROUTING_FILE, RoutingConfig, RoutingConfigError
 from leadflow.routing.config import parse_config as parse_routing
-from leadflow.routing.service import hours_of
+from leadflow.routing.hours import hours_of
 from leadflow.scoring import SCORING_FILE, ScoringModel, ScoringModelError, load_model
 from leadflow.settings import Settings
 from leadflow.storage.database import Database

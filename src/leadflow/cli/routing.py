@@ -25,10 +25,11 @@ from leadflow.cli.context import state
 from leadflow.cli.output import Format, console, refuse_file, render, render_one
 from leadflow.contacts.models import contacts
 from leadflow.errors import ConfigError
-from leadflow.routing import service
+from leadflow.routing import notices, service, sla
 from leadflow.routing.config import ROUTING_FILE, Role, RoutingConfig
 from leadflow.routing.models import tasks, users
-from leadflow.routing.service import SlaReport, Task
+from leadflow.routing.service import Task
+from leadflow.routing.sla import SlaReport
 from leadflow.storage.database import Database
 from leadflow.workspace import CONFIG_FILE, Workspace
 
@@ -242,7 +243,7 @@ def check(ctx: typer.Context, fmt: OneFormatOption = OneFormat.table) -> None:
     channel = notice_channel(ws)
     try:
         with _log_notices_to_stderr():
-            report = service.check_sla(ws.db, ws.clock, channel)
+            report = sla.check_sla(ws.db, ws.clock, channel)
     finally:
         channel.close()
     if fmt is OneFormat.json:
@@ -309,7 +310,7 @@ def notices_list(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Every notice, oldest first: hand-offs and escalations, to whom, and how it went."""
-    found = service.list_notices(
+    found = notices.list_notices(
         state(ctx).workspace().db, status=status.value if status is not None else None
     )
     if fmt is Format.table:

@@ -41,7 +41,8 @@ from leadflow.errors import Conflict
 from leadflow.lifecycle.service import stage_counts
 from leadflow.routing.config import ROUTING_FILE
 from leadflow.routing.models import notices
-from leadflow.routing.service import check_sla, load_routing, sla_compliance
+from leadflow.routing.service import load_routing
+from leadflow.routing.sla import check_sla, sla_compliance
 from leadflow.settings import Settings
 from leadflow.storage.database import Database
 from leadflow.workspace import CONFIG_FILE, DATABASE_FILE, Workspace

@@ -1,5 +1,6 @@
-"""Routing in storage: the active routing file, hand-offs, tasks with business-hours SLAs,
-escalations, recycling, and notices.
+"""Routing in storage: the active routing file, hand-offs, and tasks with business-hours
+SLAs (the SLA job is :mod:`leadflow.routing.sla`, the notice outbox
+:mod:`leadflow.routing.notices`, working hours :mod:`leadflow.routing.hours`).
 
 - ``leadflow routing load`` activates ``routing.yaml`` (kept by version in
   ``config_versions``) and writes its users to ``users``. Every user's working hours and
@@ -8,51 +9,34 @@ escalations, recycling, and notices.
   transaction (:func:`hand_off`): the assignment engine picks the owner from the persisted
   round-robin and quota state, the owner gets a *first touch* task due in their business
   hours, and a hand-off notice is queued.
-- Notices are an outbox: written as ``pending`` in the transaction that caused them, and
-  delivered after it by :func:`deliver_notices` (a crash between the two sends nothing twice:
-  each notice has its idempotency key, and a delivered one is marked ``sent``).
-- :func:`check_sla` is the periodic job (``leadflow tasks check``): overdue first touches
-  escalate (notify the team lead, or reassign, as the team says), prospects untouched past
-  ``recycle_after`` go back to nurture as ``recycled`` with the reason, prospects nobody
-  could take are routed again, and pending notices are delivered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from leadflow.activity.models import activities
 from leadflow.activity.store import wire_for
-from leadflow.channels import Channel, Notice
 from leadflow.clock import Clock
 from leadflow.contacts.models import accounts, contacts
 from leadflow.errors import ConfigError, Conflict, NotFound
 from leadflow.lifecycle import versions
 from leadflow.routing.assign import Assignment, Router, RoutingState, new_state
-from leadflow.routing.calendar import (
-    HoursError,
-    WorkingHours,
-    add_business_days,
-    add_business_time,
-    national_holidays,
-    parse_hours,
-)
 from leadflow.routing.config import ROUTING_FILE, RoutingConfig, User, parse_config
-from leadflow.routing.models import notices, routing_state, tasks, users
+from leadflow.routing.hours import business_deadline, hours_of
+from leadflow.routing.models import routing_state, tasks, users
+from leadflow.routing.notices import notice_row
 from leadflow.rules import (
     AllOf,
     AnyOf,
     Condition,
     EventCondition,
-    Node,
     Not,
     Scope,
     Snapshot,
@@ -66,16 +50,11 @@ from leadflow.webhooks.service import publish
 
 KIND = "routing"
 STATE_KEY = "assign"
-DEFAULT_HOURS: Mapping[str, object] = {"mon-fri": "09:00-17:00"}
 DEFAULT_FIRST_TOUCH = timedelta(hours=4)
 # Activity types that count as sales touching a prospect: they complete an open first-touch
 # task and keep a prospect from being recycled.
 TOUCH_TYPES = ("call", "meeting", "email_sent", "email_replied")
 _ROUTERS: dict[str, Router] = {}
-# Working hours by what the file says (zone, hours, holidays) and year.
-_HOURS: dict[tuple[str, str, int], WorkingHours] = {}
-# The same, by the user object of a parsed (cached, immutable) config: no key to build.
-_HOURS_OF: dict[int, tuple[User, int, WorkingHours]] = {}
 _READS: dict[str, frozenset[Scope]] = {}
 _COLUMNS: dict[str, dict[Scope, frozenset[str]]] = {}
 
@@ -135,84 +114,10 @@ def active_routing(conn: Connection) -> RoutingConfig | None:
     return versions.active(conn, KIND, lambda text, name: parse_config(text, filename=name))
 
 
-def _router(config: RoutingConfig) -> Router:
+def router_for(config: RoutingConfig) -> Router:
     if config.version not in _ROUTERS:
         _ROUTERS[config.version] = Router(config)
     return _ROUTERS[config.version]
-
-
-# -- working hours -------------------------------------------------------------------------
-
-
-def hours_of(user: User, now: datetime) -> WorkingHours:
-    """A user's working hours with their holidays for this year and the next two."""
-    known = _HOURS_OF.get(id(user))
-    if known is not None and known[0] is user and known[1] == now.year:
-        return known[2]
-    hours = _hours_of(user, now)
-    _HOURS_OF[id(user)] = (user, now.year, hours)
-    return hours
-
-
-def _hours_of(user: User, now: datetime) -> WorkingHours:
-    written = (user.hours, user.holidays)
-    key = (user.timezone, repr([_plain(n) if n is not None else None for n in written]), now.year)
-    if key not in _HOURS:
-        try:
-            holidays = _holidays(user, now.year)
-        except HoursError as exc:
-            where = user.holidays.at if user.holidays is not None else user.at
-            raise ConfigError(f"{where}: user {user.id!r}: holidays: {exc}") from None
-        try:
-            week = _plain(user.hours) if user.hours is not None else DEFAULT_HOURS
-            if not isinstance(week, Mapping):
-                raise HoursError(f"expected a mapping of days to hours, got {week!r}")
-            _HOURS[key] = parse_hours(week, user.timezone, holidays)
-        except HoursError as exc:
-            where = user.hours.at if user.hours is not None else user.at
-            raise ConfigError(f"{where}: user {user.id!r}: {exc}") from None
-    return _HOURS[key]
-
-
-def _holidays(user: User, year: int) -> list[date | str]:
-    if user.holidays is None:
-        return []
-    data = _plain(user.holidays)
-    if isinstance(data, list):
-        return [str(d) for d in data]
-    if not isinstance(data, Mapping):
-        raise HoursError("expected {country: XX, subdivision: YY, dates: [...]} or a list of dates")
-    unknown = sorted(set(data) - {"country", "subdivision", "dates"})
-    if unknown:
-        raise HoursError(f"unknown key {unknown[0]!r}; use country, subdivision, dates")
-    dates = data.get("dates", [])
-    if not isinstance(dates, list):
-        raise HoursError(f"dates: expected a list of dates, got {dates!r}")
-    found: list[date | str] = [str(d) for d in dates]
-    if data.get("country"):
-        years = range(year, year + 3)
-        subdivision = data.get("subdivision")
-        found += national_holidays(
-            str(data["country"]), years, str(subdivision) if subdivision else None
-        )
-    return found
-
-
-def business_deadline(start: datetime, sla: timedelta, hours: WorkingHours) -> datetime:
-    """When an SLA ends in the owner's business time: whole days count working days (to
-    the close of the last one), hours and minutes count working time."""
-    if sla.days and not sla.seconds and not sla.microseconds:
-        return add_business_days(start, sla.days, hours)
-    return add_business_time(start, sla, hours)
-
-
-def _plain(node: Node) -> Any:
-    """A located node as plain data (calendar reads plain mappings, lists and strings)."""
-    if node.kind == "mapping":
-        return {entry.key: _plain(entry.value) for entry in node.entries}
-    if node.kind == "list":
-        return [_plain(item) for item in node.items]
-    return node.value
 
 
 # -- hand-off ------------------------------------------------------------------------------
@@ -235,7 +140,7 @@ def hand_off(conn: Connection, contact_ids: Sequence[int], *, now: datetime) -> 
     config = active_routing(conn)
     if config is None or not contact_ids:
         return []
-    state = _load_state(conn)
+    state = load_state(conn)
     snapshots = _snapshots(conn, config, contact_ids, now)
     owners = _AccountOwners(conn, [s.contact.get("account_id") for s in snapshots.values()])
     decided: list[tuple[int, Assignment]] = []
@@ -243,7 +148,7 @@ def hand_off(conn: Connection, contact_ids: Sequence[int], *, now: datetime) -> 
         snapshot = snapshots[contact_id]
         account = snapshot.account or {}
         account_id = snapshot.contact.get("account_id")
-        assignment, state = _router(config).assign(
+        assignment, state = router_for(config).assign(
             snapshot,
             state,
             now=now,
@@ -254,9 +159,9 @@ def hand_off(conn: Connection, contact_ids: Sequence[int], *, now: datetime) -> 
         if assignment.user_id is not None:
             owners.took(account_id, assignment.user_id)
         decided.append((contact_id, assignment))
-    done = _give(conn, config, decided, now=now)
+    done = give(conn, config, decided, now=now)
     owners.write(conn)
-    _save_state(conn, state)
+    save_state(conn, state)
     return done
 
 
@@ -354,7 +259,7 @@ class _AccountOwners:
             )
 
 
-def _give(
+def give(
     conn: Connection,
     config: RoutingConfig,
     decided: Sequence[tuple[int, Assignment]],
@@ -431,7 +336,7 @@ def _queued(
         if lead is None:
             continue
         rows.append(
-            _notice_row(
+            notice_row(
                 kind="unrouted",
                 recipient=lead,
                 subject=f"Prospect waiting for an owner: contact {contact_id}",
@@ -520,7 +425,7 @@ def _insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
 def _handoff_notice(
     contact_id: int, assignment: Assignment, owner: User, task_id: int, due: datetime, now: datetime
 ) -> dict[str, Any]:
-    return _notice_row(
+    return notice_row(
         kind="handoff",
         recipient=owner,
         subject=f"New prospect for you: contact {contact_id}",
@@ -536,7 +441,7 @@ def _handoff_notice(
     )
 
 
-def _load_state(conn: Connection) -> RoutingState:
+def load_state(conn: Connection) -> RoutingState:
     query = select(routing_state.c.data).where(routing_state.c.key == STATE_KEY)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()  # two processes handing off take turns
@@ -546,7 +451,7 @@ def _load_state(conn: Connection) -> RoutingState:
     return {"weights": dict(data.get("weights", {})), "today": dict(data.get("today", {}))}
 
 
-def _save_state(conn: Connection, state: RoutingState) -> None:
+def save_state(conn: Connection, state: RoutingState) -> None:
     data = {"weights": state["weights"], "today": state["today"]}
     if not conn.execute(
         update(routing_state).where(routing_state.c.key == STATE_KEY).values(data=data)
@@ -679,315 +584,18 @@ def touched(conn: Connection, touches: Mapping[int, datetime], *, now: datetime)
         _follow_up(conn, contact_id, owner_id, now=now)
 
 
-# -- the SLA job ---------------------------------------------------------------------------
-
-
-@dataclass
-class SlaReport:
-    escalated: list[int] = field(default_factory=list)  # task ids
-    reassigned: list[int] = field(default_factory=list)  # contact ids
-    recycled: list[int] = field(default_factory=list)  # contact ids
-    routed: list[int] = field(default_factory=list)  # contacts nobody had, now owned
-    sent: int = 0
-    failed: int = 0
-
-
-def check_sla(db: Database, clock: Clock, channel: Channel) -> SlaReport:
-    """The periodic job: run the lifecycle rules (some wait on time), escalate overdue first
-    touches, recycle untouched prospects, route the unowned, then deliver the notices."""
-    now = clock.now()
-    report = SlaReport()
-    with db.write() as conn:
-        # Rules that wait on time (min_stay) hold without any event: they run here too.
-        from leadflow.lifecycle.service import apply_rules
-
-        apply_rules(conn, None, now=now, waiting_only=True)
-        config = active_routing(conn)
-        if config is not None:
-            _escalate(conn, config, now, report)
-            _recycle(conn, config, now, report)
-            _route_unowned(conn, now, report)
-    report.sent, report.failed = deliver_notices(db, channel, now=now)
-    return report
-
-
-def _escalate(conn: Connection, config: RoutingConfig, now: datetime, report: SlaReport) -> None:
-    overdue = (
-        conn.execute(
-            select(tasks).where(
-                tasks.c.kind == "first_touch",
-                tasks.c.status == "open",
-                tasks.c.due_at < now,
-                tasks.c.escalated_at.is_(None),
-            )
-        )
-        .mappings()
-        .all()
-    )
-    for row in overdue:
-        task = dict(row)
-        owner = config.user(task["owner_id"])
-        team = config.team(owner.team) if owner is not None and owner.team else None
-        report.escalated.append(task["id"])
-        if team is not None and team.escalation.value == "reassign":
-            _reassign(conn, config, task, now, report)
-        else:
-            _notify_lead(conn, config, task, team.lead if team else None, now)
-
-
-def _notify_lead(
-    conn: Connection,
-    config: RoutingConfig,
-    task: Mapping[str, Any],
-    lead_id: str | None,
-    now: datetime,
-) -> None:
-    conn.execute(update(tasks).where(tasks.c.id == task["id"]).values(escalated_at=now))
-    lead = config.user(lead_id) if lead_id else None
-    if lead is None:
-        return
-    _queue(
-        conn,
-        kind="escalation",
-        recipient=lead,
-        subject=f"Overdue first touch: contact {task['contact_id']} ({task['owner_id']})",
-        body=f"The first touch was due {task['due_at'].isoformat()} and is not done.",
-        data={"contact_id": task["contact_id"], "task_id": task["id"], "owner": task["owner_id"]},
-        key=f"escalation:{task['id']}",
-        now=now,
-    )
-
-
-def _reassign(
-    conn: Connection,
-    config: RoutingConfig,
-    task: Mapping[str, Any],
-    now: datetime,
-    report: SlaReport,
-) -> None:
-    """Give the prospect to another rep of the same pool; when nobody else can take it,
-    the late owner keeps it and the team lead is told instead."""
-    state = _load_state(conn)
-    snapshot = load_snapshots(conn, [task["contact_id"]], now, activity=False)[task["contact_id"]]
-    account = snapshot.account or {}
-    # Same territory and industry as the hand-off; anyone but the late owner.
-    assignment, state = _router(config).assign(
-        snapshot,
-        state,
-        now=now,
-        country=snapshot.contact.get("country") or account.get("country"),
-        industry=account.get("industry"),
-        exclude=frozenset({task["owner_id"]}),
-    )
-    if assignment.user_id is None:
-        owner = config.user(task["owner_id"])
-        team = config.team(owner.team) if owner is not None and owner.team else None
-        _notify_lead(conn, config, task, team.lead if team else None, now)
-        return
-    _save_state(conn, state)
-    conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task["id"])
-        .values(status="escalated", escalated_at=now, note="reassigned: first touch overdue")
-    )
-    _give(conn, config, [(task["contact_id"], assignment)], now=now)
-    report.reassigned.append(task["contact_id"])
-
-
-def _recycle(conn: Connection, config: RoutingConfig, now: datetime, report: SlaReport) -> None:
-    """Prospects in the hand-off stage longer than ``recycle_after`` with no touch since they
-    entered it go back to nurture as recycled (when the lifecycle allows the move)."""
-    from leadflow.lifecycle.service import active_lifecycle, recycle
-
-    lifecycle = active_lifecycle(conn)
-    after = config.sla.recycle_after
-    if lifecycle is None or lifecycle.handoff is None or after is None:
-        return
-    touched_since = (
-        select(activities.c.id)
-        .where(
-            activities.c.contact_id == contacts.c.id,
-            activities.c.type.in_(TOUCH_TYPES),
-            activities.c.occurred_at >= contacts.c.stage_entered_at,
-        )
-        .exists()
-    )
-    done_since = (
-        select(tasks.c.id)
-        .where(
-            tasks.c.contact_id == contacts.c.id,
-            tasks.c.status == "done",
-            tasks.c.done_at >= contacts.c.stage_entered_at,
-        )
-        .exists()
-    )
-    stale = conn.scalars(
-        select(contacts.c.id).where(
-            contacts.c.status == "active",
-            contacts.c.stage == lifecycle.handoff,
-            contacts.c.stage_entered_at <= now - after,
-            ~touched_since,
-            ~done_since,
-        )
-    ).all()
-    for contact_id in stale:
-        reason = f"untouched for {_spoken(after)} after hand-off"
-        if recycle(conn, contact_id, reason=reason, now=now):
-            _close_open_tasks(conn, contact_id, now=now, note=f"recycled: {reason}")
-            report.recycled.append(contact_id)
-
-
-def _spoken(span: timedelta) -> str:
-    """14 days, 36 hours, 90 minutes: a duration as the reason for a move says it."""
-    if not span.seconds and not span.microseconds:
-        return f"{span.days} day{'s' if span.days != 1 else ''}"
-    minutes = int(span.total_seconds() // 60)
-    return f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
-
-
-def _close_open_tasks(conn: Connection, contact_id: int, *, now: datetime, note: str) -> None:
-    conn.execute(
-        update(tasks)
-        .where(tasks.c.contact_id == contact_id, tasks.c.status == "open")
-        .values(status="cancelled", done_at=now, note=note)
-    )
-
-
-def _route_unowned(conn: Connection, now: datetime, report: SlaReport) -> None:
-    from leadflow.lifecycle.service import active_lifecycle
-
-    lifecycle = active_lifecycle(conn)
-    if lifecycle is None or lifecycle.handoff is None:
-        return
-    waiting = conn.scalars(
-        select(contacts.c.id).where(
-            contacts.c.status == "active",
-            contacts.c.stage == lifecycle.handoff,
-            contacts.c.owner_id.is_(None),
-        )
-    ).all()
-    for done in hand_off(conn, waiting, now=now):
-        if done.assignment.user_id is not None:
-            report.routed.append(done.contact_id)
-
-
-# -- notices ---------------------------------------------------------------------------------
-
-
-def _notice_row(
-    *,
-    kind: str,
-    recipient: User,
-    subject: str,
-    body: str,
-    data: Mapping[str, Any],
-    key: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "recipient": recipient.id,
-        "channel": "",
-        "subject": subject,
-        "data": {**data, "body": body, "email": recipient.email},
-        "status": "pending",
-        "attempts": 0,
-        "created_at": now,
-        "idempotency_key": key,
-    }
-
-
-def _queue(conn: Connection, **notice: Any) -> None:
-    conn.execute(insert(notices).values(**_notice_row(**notice)))
-
-
-# A notice that still fails this long after it was made is given up (status "dead"), as
-# webhook deliveries are: a channel that is down for days is not retried for ever.
-NOTICE_GIVE_UP = timedelta(hours=72)
-
-
-def deliver_notices(db: Database, channel: Channel, *, now: datetime) -> tuple[int, int]:
-    """Send every pending or failed notice through ``channel``; (sent, failed). Each
-    outcome is written as soon as it is known; a failure past :data:`NOTICE_GIVE_UP`
-    marks the notice dead (counted as failed, and not tried again)."""
-    with db.read() as conn:
-        waiting = (
-            conn.execute(
-                select(notices)
-                .where(or_(notices.c.status == "pending", notices.c.status == "failed"))
-                .order_by(notices.c.id)
-            )
-            .mappings()
-            .all()
-        )
-    sent = failed = 0
-    for row in waiting:
-        delivery = channel.send(_notice(row))
-        status = "sent" if delivery.ok else "failed"
-        if not delivery.ok and row["created_at"] + NOTICE_GIVE_UP <= now:
-            status = "dead"
-        with db.write() as conn:
-            conn.execute(
-                update(notices)
-                .where(notices.c.id == row["id"])
-                .values(
-                    status=status,
-                    channel=delivery.channel,
-                    detail=delivery.detail,
-                    attempts=row["attempts"] + delivery.attempts,
-                )
-            )
-        sent, failed = (sent + 1, failed) if delivery.ok else (sent, failed + 1)
-    return sent, failed
-
-
-def _notice(row: RowMapping) -> Notice:
-    data = dict(row["data"])
-    body, email = data.pop("body", ""), data.pop("email", "")
-    return Notice(
-        kind=row["kind"],
-        recipient_user_id=row["recipient"],
-        recipient_email=email,
-        subject=row["subject"],
-        body=body,
-        idempotency_key=row["idempotency_key"],
-        data=data,
-    )
-
-
-def list_notices(db: Database, *, status: str | None = None) -> list[dict[str, Any]]:
-    query = select(notices).order_by(notices.c.id)
-    if status is not None:
-        query = query.where(notices.c.status == status)
-    with db.read() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def sla_compliance(db: Database, *, now: datetime) -> tuple[int, int, int]:
-    """First touches (done in time, done late or overdue, still open and not yet due)."""
-    with db.read() as conn:
-        rows = conn.execute(
-            select(tasks.c.status, tasks.c.due_at, tasks.c.done_at).where(
-                tasks.c.kind == "first_touch"
-            )
-        ).all()
-    met = sum(1 for s, due, done in rows if done is not None and s == "done" and done <= due)
-    open_in_time = sum(1 for s, due, _ in rows if s == "open" and due >= now)
-    return met, len(rows) - met - open_in_time, open_in_time
-
-
 __all__ = [
+    "TOUCH_TYPES",
     "HandOff",
-    "SlaReport",
     "Task",
     "active_routing",
-    "check_sla",
     "complete_task",
-    "deliver_notices",
+    "give",
     "hand_off",
-    "list_notices",
     "list_tasks",
     "load_routing",
-    "sla_compliance",
+    "load_state",
+    "router_for",
+    "save_state",
     "touched",
 ]
