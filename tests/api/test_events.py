@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select
 
 from leadflow.activity.models import activities
-from leadflow.activity.service import record_events
+from leadflow.activity.service import record_prepared
 from leadflow.api import batcher
 from leadflow.scoring.models import contact_scores
 
@@ -120,13 +120,7 @@ def test_concurrent_single_events_share_transactions_and_keep_their_own_answers(
         ) as c:
             return await asyncio.gather(*(c.post("/events", json=b) for b in bodies))
 
-    groups = []
-
-    def spy(db, clock, events):
-        groups.append(len(events))
-        return record_events(db, clock, events)
-
-    monkeypatch.setattr(batcher, "record_events", spy)
+    groups = _spy_on_groups(monkeypatch)
     responses = portal.call(post_all)
 
     statuses = [r.status_code for r in responses]
@@ -136,3 +130,40 @@ def test_concurrent_single_events_share_transactions_and_keep_their_own_answers(
     assert len({i for i in stored if i is not None}) == 40  # 40 keys (c13 sent again by 53)
     assert _count(db, activities) == 40
     assert max(groups) > 1  # requests shared transactions
+
+
+def _spy_on_groups(monkeypatch) -> list[int]:
+    """The size of every group the batcher writes."""
+    groups: list[int] = []
+
+    def spy(conn, events, *, now):
+        groups.append(len(events))
+        return record_prepared(conn, events, now=now)
+
+    monkeypatch.setattr(batcher, "record_prepared", spy)
+    return groups
+
+
+def test_an_invalid_single_event_is_refused_before_it_joins_a_group(
+    app, portal, admin_key, db, monkeypatch
+):
+    """A bad event costs the others nothing: it never reaches a group, so no group fails
+    and is retried event by event."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    bodies = [{"type": "page_view", "email": f"p{i}@x.example"} for i in range(30)]
+    bodies[7] = {"type": "Not A Type", "email": "bad@x.example"}
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as c:
+            return await asyncio.gather(*(c.post("/events", json=b) for b in bodies))
+
+    groups = _spy_on_groups(monkeypatch)
+    responses = portal.call(post_all)
+
+    assert responses[7].status_code == 422
+    assert [r.status_code for r in responses].count(200) == 29
+    assert sum(groups) == 29  # each good event written once: no group was retried
+    assert _count(db, activities) == 29

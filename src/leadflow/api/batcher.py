@@ -7,9 +7,11 @@ and waits: the first starts a flush; events that arrive while a flush is writing
 the next one, as one ``record_events`` call. Nobody waits on a timer, and no request is
 answered before its own event is committed and scored: this is not background work.
 
-``record_events`` is all or nothing, so one bad event would refuse its group: the group is
-then recorded again event by event (it stored nothing), and each request gets its own
-answer or error. Each process (uvicorn worker) has its own batcher.
+Each event is validated when it arrives, before it joins a group, so an invalid one is
+refused alone and costs the others nothing. A group can still fail in the database (an
+event naming an unknown contact id): nothing of it was stored, and it is recorded again
+event by event, so each request gets its own answer or error. Each process (uvicorn
+worker) has its own batcher.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import asyncio
 
 from anyio import to_thread
 
+from leadflow.activity.engine import PreparedEvent, prepare_event
 from leadflow.activity.inputs import EventInput
-from leadflow.activity.service import record_events
+from leadflow.activity.service import record_prepared
 from leadflow.clock import Clock
 from leadflow.storage.database import Database
 
-_Waiting = tuple[EventInput, "asyncio.Future[int | None]"]
+_Waiting = tuple[PreparedEvent, "asyncio.Future[int | None]"]
 
 
 class EventBatcher:
@@ -37,9 +40,11 @@ class EventBatcher:
         self._flush: asyncio.Task[None] | None = None
 
     async def record(self, event: EventInput) -> int | None:
-        """The stored event's id once committed, or None when its key was already stored."""
+        """The stored event's id once committed, or None when its key was already stored;
+        an invalid event raises at once (``ValidationError``), before it joins a group."""
+        prepared = prepare_event(event, now=self._clock.now())
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._pending.append((event, future))
+        self._pending.append((prepared, future))
         if self._flush is None:
             self._flush = asyncio.create_task(self._drain())
         return await future
@@ -79,9 +84,12 @@ class EventBatcher:
             else:
                 _settle(future, result=event_id)
 
-    async def _record(self, events: list[EventInput]) -> tuple[int | None, ...]:
-        result = await to_thread.run_sync(record_events, self._db, self._clock, events)
-        return result.event_ids
+    async def _record(self, events: list[PreparedEvent]) -> tuple[int | None, ...]:
+        return await to_thread.run_sync(self._record_now, events)
+
+    def _record_now(self, events: list[PreparedEvent]) -> tuple[int | None, ...]:
+        with self._db.write() as conn:
+            return record_prepared(conn, events, now=self._clock.now()).event_ids
 
 
 def _settle(
