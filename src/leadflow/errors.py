@@ -5,7 +5,8 @@ match on; the message is for people and may change.
 
     LeadflowError
     ├── ConfigError                 settings or workspace configuration is invalid
-    │   └── LocatedConfigError      ... at a file:line (conditions, scoring files)
+    │   ├── LocatedConfigError      ... at a file:line (conditions, scoring files)
+    │   └── ConfigProblems          every problem found in one workspace file, together
     ├── WorkspaceNotFound           no workspace where one was expected
     ├── ValidationError             a value is not acceptable (names the field)
     │   └── InputFileError          a problem in an input file (names file, row, column)
@@ -24,6 +25,8 @@ match on; the message is for people and may change.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class LeadflowError(Exception):
@@ -51,6 +54,15 @@ class LocatedConfigError(ConfigError):
         self.code = code
         self.where = where
         self.reason = message
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in one workspace file: its loader reads on after the first, so
+    the team fixes them in one go. Each file's loader has its own subclass and code."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = tuple(problems)
 
 
 class WorkspaceNotFound(LeadflowError):

@@ -44,13 +44,13 @@ from dataclasses import field as _field
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
 
 from leadflow.contacts.inputs import CHANNELS
-from leadflow.errors import ConfigError, LocatedConfigError
+from leadflow.errors import ConfigError, ConfigProblems, LocatedConfigError
 from leadflow.lifecycle.config import LifecycleConfig
 from leadflow.rules import Node, from_yaml
 from leadflow.rules.errors import did_you_mean
@@ -107,14 +107,10 @@ class FormsError(LocatedConfigError):
         super().__init__(problem.value, where, message)
 
 
-class FormsConfigError(ConfigError):
+class FormsConfigError(ConfigProblems):
     """Every problem found in one forms file, in the order of their lines."""
 
     code = "forms_invalid"
-
-    def __init__(self, problems: tuple[LocatedConfigError, ...]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -210,7 +206,8 @@ def parse_forms(
     forms = _each(parts.get("forms"), problems, lambda e: _form(e, lifecycle))
     problems += _repeated_keys([*sites, *forms])
     if problems:
-        raise FormsConfigError(tuple(sorted(problems, key=_line)))
+        ordered: list[LocatedConfigError] = sorted(problems, key=_line)
+        raise FormsConfigError(ordered)
     version = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
     return FormsConfig(forms=tuple(forms), sites=tuple(sites), version=version)
 
@@ -242,7 +239,8 @@ def _collect(problems: list[LocatedConfigError], read: Callable[[], T]) -> T | N
     try:
         return read()
     except FormsConfigError as exc:
-        problems.extend(exc.problems)
+        # A forms file's problems are all located (FormsError or the YAML syntax).
+        problems.extend(cast(tuple[LocatedConfigError, ...], exc.problems))
     except LocatedConfigError as exc:  # ours, or the YAML syntax
         problems.append(exc)
     return None

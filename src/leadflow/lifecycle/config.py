@@ -37,15 +37,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property, partial
-from typing import TypeVar
 
-from leadflow.errors import ConfigError, LocatedConfigError
+from leadflow.errors import ConfigError, ConfigProblems, LocatedConfigError
 from leadflow.rules import (
     AllOf,
     AnyOf,
@@ -59,7 +58,7 @@ from leadflow.rules import (
     predicates,
 )
 from leadflow.rules.errors import did_you_mean
-from leadflow.rules.source import Entry, mapping_entries
+from leadflow.rules.source import Entry, collect, mapping_entries
 from leadflow.rules.times import TimeSyntaxError, parse_duration
 
 LIFECYCLE_FILE = "lifecycle.yaml"
@@ -72,7 +71,6 @@ RULE_KEYS = ("name", "from", "to", "when", "min_stay")
 CRITERION_KEYS = ("values",)
 CAPTURE_KEYS = ("field", "map", "confidence")
 NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-T = TypeVar("T")
 
 
 class LifecycleProblem(StrEnum):
@@ -95,14 +93,10 @@ class LifecycleError(LocatedConfigError):
         super().__init__(problem.value, where, message)
 
 
-class LifecycleConfigError(ConfigError):
+class LifecycleConfigError(ConfigProblems):
     """Every problem found in one lifecycle file."""
 
     code = "lifecycle_invalid"
-
-    def __init__(self, problems: tuple[ConfigError, ...]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -218,19 +212,19 @@ def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> Lifecycle
     problems: list[ConfigError] = []
     root = from_yaml(source, filename)
     parts = _entries(root, TOP_KEYS, "the lifecycle file", required=("stages", "initial", "moves"))
-    stages = _collect(problems, lambda: _names(parts["stages"].value, "stages")) or ()
-    sides = _collect(problems, lambda: _side_stages(parts.get("side_stages"))) or ()
+    stages = collect(problems, lambda: _names(parts["stages"].value, "stages")) or ()
+    sides = collect(problems, lambda: _side_stages(parts.get("side_stages"))) or ()
     known = (*stages, *sides)
-    _collect(problems, lambda: _no_repeats(parts["stages"].value, known))
-    initial = _collect(problems, lambda: _stage(parts["initial"].value, known)) or ""
-    handoff = _collect(problems, lambda: _handoff(parts.get("handoff"), known))
-    hold = _collect(problems, lambda: _hold(parts.get("manual_hold")))
+    collect(problems, lambda: _no_repeats(parts["stages"].value, known))
+    initial = collect(problems, lambda: _stage(parts["initial"].value, known)) or ""
+    handoff = collect(problems, lambda: _handoff(parts.get("handoff"), known))
+    hold = collect(problems, lambda: _hold(parts.get("manual_hold")))
     moves = _moves(parts["moves"].value, known, problems)
-    criteria = _collect(problems, lambda: _criteria(parts.get("criteria"))) or ()
-    captures = _collect(problems, lambda: _captures(parts.get("capture"), criteria)) or ()
+    criteria = collect(problems, lambda: _criteria(parts.get("criteria"))) or ()
+    captures = collect(problems, lambda: _captures(parts.get("capture"), criteria)) or ()
     rules = _rules(parts.get("rules"), known, moves, problems)
     _known_criteria(rules, criteria, problems)
-    _collect(problems, lambda: _no_flip_flops(rules))
+    collect(problems, lambda: _no_flip_flops(rules))
     if problems:
         raise LifecycleConfigError(tuple(problems))
     return LifecycleConfig(
@@ -245,16 +239,6 @@ def parse_lifecycle(source: str, *, filename: str = LIFECYCLE_FILE) -> Lifecycle
         handoff=handoff,
         manual_hold=hold if hold is not None else DEFAULT_MANUAL_HOLD,
     )
-
-
-def _collect(problems: list[ConfigError], read: Callable[[], T]) -> T | None:
-    try:
-        return read()
-    except LifecycleConfigError as exc:
-        problems.extend(exc.problems)
-    except ConfigError as exc:
-        problems.append(exc)
-    return None
 
 
 def _entries(
@@ -347,8 +331,8 @@ def _moves(
     moves: dict[str, tuple[str, ...]] = {}
     for entry in node.entries:
         key = Node(entry.key, entry.at, "scalar")
-        source = _collect(problems, partial(_stage, key, known))
-        targets = _collect(problems, partial(_stages, entry.value, known))
+        source = collect(problems, partial(_stage, key, known))
+        targets = collect(problems, partial(_stages, entry.value, known))
         if source is not None and targets is not None:
             if source in targets:
                 problems.append(
@@ -428,7 +412,7 @@ def _rules(
         return ()
     rules: list[StageRule] = []
     for node in entry.value.items:
-        rule = _collect(problems, partial(_rule, node, known, moves))
+        rule = collect(problems, partial(_rule, node, known, moves))
         if rule is None:
             continue
         if any(r.name == rule.name for r in rules):

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from leadflow.contacts.normalize import normalize_country
-from leadflow.errors import ConfigError, LocatedConfigError, ValidationError
+from leadflow.errors import ConfigError, ConfigProblems, LocatedConfigError, ValidationError
 from leadflow.rules import Condition, Node, Scope, from_yaml, parse_node
 from leadflow.rules.errors import did_you_mean
 from leadflow.rules.source import Entry, mapping_entries
@@ -122,15 +122,11 @@ class RoutingError(LocatedConfigError):
         super().__init__(problem.value, where, message)
 
 
-class RoutingConfigError(ConfigError):
+class RoutingConfigError(ConfigProblems):
     """Every problem found in one routing file (the reader goes on after the first),
     in the order of their lines."""
 
     code = "routing_invalid"
-
-    def __init__(self, problems: tuple[LocatedConfigError, ...]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -223,7 +219,8 @@ def parse_config(source: str, *, filename: str = ROUTING_FILE) -> RoutingConfig:
     problems += _team_problems(teams, users, broken_teams)
     problems += _rule_problems(rules, teams, users, broken_teams)
     if problems or sla is None:
-        raise RoutingConfigError(tuple(sorted(problems, key=_line)))
+        ordered: list[LocatedConfigError] = sorted(problems, key=_line)
+        raise RoutingConfigError(ordered)
     return RoutingConfig(users, teams, rules, sla, version=content_version(source))
 
 

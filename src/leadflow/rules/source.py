@@ -15,10 +15,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Union
+from typing import TypeVar, Union
 
 import yaml
 
+from leadflow.errors import ConfigError, ConfigProblems
 from leadflow.rules.errors import ConditionError, Problem, did_you_mean
 
 Scalar = Union[str, int, float, bool, None, datetime, date]  # noqa: UP007 (runtime alias)
@@ -170,3 +171,19 @@ def mapping_entries(
         if key not in parts:
             raise error("missing", node.at, f"{what} needs {key}:")
     return parts
+
+
+T = TypeVar("T")
+
+
+def collect(problems: list[ConfigError], read: Callable[[], T]) -> T | None:
+    """Read one part of a workspace file; keep what is wrong with it (every problem, for a
+    part that reads on after its first) and return None, so the loader goes on to the next
+    part and reports all of them together."""
+    try:
+        return read()
+    except ConfigProblems as exc:
+        problems.extend(exc.problems)
+    except ConfigError as exc:
+        problems.append(exc)
+    return None

@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
 
-from leadflow.errors import ConfigError, LocatedConfigError
+from leadflow.errors import ConfigProblems, LocatedConfigError
 from leadflow.rules import Condition, EventCondition
 
 FIT_LETTERS = ("A", "B", "C", "D")
@@ -53,14 +53,10 @@ class ScoringError(LocatedConfigError):
         super().__init__(problem.value, where, message)
 
 
-class ScoringModelError(ConfigError):
+class ScoringModelError(ConfigProblems):
     """Every problem found in one scoring file (the loader reads on after the first)."""
 
     code = "scoring_invalid"
-
-    def __init__(self, problems: tuple[ConfigError, ...]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,9 @@ and their problems collected, so that ``leadflow config check`` can list them al
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 from leadflow.errors import ConfigError
 from leadflow.rules import (
@@ -26,7 +24,7 @@ from leadflow.rules import (
 )
 from leadflow.rules.errors import ConditionError, did_you_mean
 from leadflow.rules.operands import number, text, whole_number
-from leadflow.rules.source import Entry, mapping_entries
+from leadflow.rules.source import Entry, collect, mapping_entries
 from leadflow.rules.times import TimeSyntaxError, parse_duration
 from leadflow.scoring.model import (
     ENGAGEMENT_DIGITS,
@@ -45,7 +43,6 @@ from leadflow.scoring.model import (
     content_version,
 )
 
-T = TypeVar("T")
 P = ScoringProblem
 SCORING_FILE = "scoring.yaml"
 TOP_KEYS = ("groups", "rules", "grades", "thresholds")
@@ -71,8 +68,8 @@ def parse_model(source: str, *, filename: str = SCORING_FILE) -> ScoringModel:
     parts = _entries(root, TOP_KEYS, "the scoring file", required=("groups", "rules", "grades"))
     groups, declared = _groups(parts["groups"].value, problems)
     rules = _rules(parts["rules"].value, {g.name: g for g in groups}, declared, problems)
-    bands = _collect(problems, lambda: _grades(parts["grades"].value))
-    thresholds = _collect(problems, lambda: _thresholds(parts.get("thresholds")))
+    bands = collect(problems, lambda: _grades(parts["grades"].value))
+    thresholds = collect(problems, lambda: _thresholds(parts.get("thresholds")))
     if problems:
         raise ScoringModelError(tuple(problems))
     assert bands is not None
@@ -85,16 +82,6 @@ def parse_model(source: str, *, filename: str = SCORING_FILE) -> ScoringModel:
         thresholds=thresholds,
         version=content_version(source),
     )
-
-
-def _collect(problems: list[ConfigError], read: Callable[[], T]) -> T | None:
-    try:
-        return read()
-    except ScoringModelError as exc:
-        problems.extend(exc.problems)
-    except ConfigError as exc:
-        problems.append(exc)
-    return None
 
 
 def _entries(
@@ -120,7 +107,7 @@ def _groups(node: Node, problems: list[ConfigError]) -> tuple[tuple[Group, ...],
             ScoringError(P.SHAPE, node.at, "groups: must map group names to their settings")
         )
         return (), set()
-    groups = [_collect(problems, partial(_group, entry)) for entry in node.entries]
+    groups = [collect(problems, partial(_group, entry)) for entry in node.entries]
     return tuple(g for g in groups if g is not None), {e.key for e in node.entries}
 
 
@@ -185,7 +172,7 @@ def _rules(
     seen: dict[str, str] = {}
     for item in node.items:
         try:
-            rule = _collect(problems, partial(_rule, item, groups, declared))
+            rule = collect(problems, partial(_rule, item, groups, declared))
         except _BrokenGroup:
             continue
         if rule is None:

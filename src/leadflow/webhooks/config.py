@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from leadflow.errors import ConfigError, LocatedConfigError
+from leadflow.errors import ConfigError, ConfigProblems, LocatedConfigError
 from leadflow.rules import Node, from_yaml
 from leadflow.rules.source import Entry, mapping_entries
 from leadflow.scoring.model import content_version
@@ -55,14 +55,10 @@ class WebhookConfigProblem(StrEnum):
 P = WebhookConfigProblem
 
 
-class WebhooksConfigError(ConfigError):
+class WebhooksConfigError(ConfigProblems):
     """Every problem found in one file's webhooks, in the order of their lines."""
 
     code = "webhooks_invalid"
-
-    def __init__(self, problems: tuple[LocatedConfigError, ...]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,8 @@ def parse_webhooks(source: str, *, filename: str, section: bool) -> WebhooksConf
         names[spec.name] = spec.at
         specs.append(spec)
     if problems:
-        raise WebhooksConfigError(tuple(sorted(problems, key=_line)))
+        ordered: list[LocatedConfigError] = sorted(problems, key=_line)
+        raise WebhooksConfigError(ordered)
     return WebhooksConfig(tuple(specs), filename, version=content_version(source))
 
 
