@@ -1,8 +1,9 @@
-"""``/deals``: list, read, open, win and lose (admin and marketing keys)."""
+"""``/deals``: list, read, open, win and lose (admin and marketing keys). Deals are
+answered as the service's own :class:`~leadflow.lifecycle.deals.Deal`, not a copy of it."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -18,24 +19,6 @@ router = APIRouter(tags=["deals"])
 
 DealId = Annotated[int, Path(ge=1, le=2**62)]
 Reason = Annotated[Text, Field(min_length=1, max_length=2000)]
-
-
-class Deal(BaseModel):
-    id: int
-    contact_id: int
-    account_id: int | None
-    owner_id: str | None
-    name: str
-    amount: Decimal | None
-    currency: str
-    expected_close: date | None
-    stage: str
-    probability: float
-    status: str
-    reason: str | None
-    renewal_date: date | None
-    created_at: datetime
-    closed_at: datetime | None
 
 
 class DealIn(BaseModel):
@@ -63,7 +46,7 @@ class LoseIn(BaseModel):
     reason: Reason
 
 
-@router.get("/deals", response_model=list[Deal])
+@router.get("/deals", response_model=list[service.Deal])
 def list_deals(
     _who: Staff,
     db: DbDep,
@@ -73,19 +56,19 @@ def list_deals(
     return service.list_deals(db, status=status, owner=owner)
 
 
-@router.get("/deals/{deal_id}", response_model=Deal)
+@router.get("/deals/{deal_id}", response_model=service.Deal)
 def read_deal(deal_id: DealId, _who: Staff, db: DbDep) -> service.Deal:
     return service.deal(db, deal_id)
 
 
-@router.post("/deals", response_model=Deal, status_code=201)
+@router.post("/deals", response_model=service.Deal, status_code=201)
 def open_deal(body: DealIn, principal: Staff, db: DbDep, clock: ClockDep) -> service.Deal:
     """Open a deal; the contact becomes an opportunity when the lifecycle allows it."""
     terms = body.model_dump(exclude={"contact"})
     return service.open_deal(db, clock, body.contact, **terms, by=actor(principal))
 
 
-@router.post("/deals/{deal_id}/win", response_model=Deal)
+@router.post("/deals/{deal_id}/win", response_model=service.Deal)
 def win(deal_id: DealId, body: WinIn, principal: Staff, db: DbDep, clock: ClockDep) -> service.Deal:
     """Close as won; the contact becomes a customer."""
     return service.win_deal(
@@ -93,7 +76,7 @@ def win(deal_id: DealId, body: WinIn, principal: Staff, db: DbDep, clock: ClockD
     )
 
 
-@router.post("/deals/{deal_id}/lose", response_model=Deal)
+@router.post("/deals/{deal_id}/lose", response_model=service.Deal)
 def lose(
     deal_id: DealId, body: LoseIn, principal: Staff, db: DbDep, clock: ClockDep
 ) -> service.Deal:
