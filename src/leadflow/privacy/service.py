@@ -42,6 +42,7 @@ from leadflow.activity.models import activities
 from leadflow.clock import Clock
 from leadflow.contacts.models import accounts, contacts, identities, merges, touches
 from leadflow.contacts.queries import resolve_contact_id
+from leadflow.contacts.wire import CONTACT_COLUMNS
 from leadflow.errors import ValidationError
 from leadflow.lifecycle.models import deals, qualifications, stage_transitions
 from leadflow.privacy.models import erasures
@@ -60,20 +61,10 @@ __all__ = [
     "export_contact",
 ]
 
-# The contact's columns that say who the person is; erasure sets them to NULL (and the
-# custom properties to {}). Stage, owner, account, touch pointers and dates stay.
-PERSONAL_FIELDS = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "title",
-    "seniority",
-    "company_name",
-    "country",
-    "timezone",
-    "language",
-)
+# The contact's columns that say who the person is: every field a capture writes about
+# them (one list, so a field added to captures is erased too). Erasure sets them to NULL
+# (and the custom properties to {}); stage, owner, account, touch pointers and dates stay.
+PERSONAL_FIELDS = CONTACT_COLUMNS
 
 # Tables whose rows belong to the person, exported whole under the table's name.
 OWNED_TABLES = (
