@@ -13,6 +13,7 @@ from leadflow.contacts.service import CaptureResult, capture_contact
 from leadflow.errors import (
     ConfigError,
     Conflict,
+    ContactErased,
     DatabaseLocked,
     DatabaseReadOnly,
     DatabaseUnavailable,
@@ -37,6 +38,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "Conflict",
+    "ContactErased",
     "ContactFilter",
     "ContactInput",
     "Database",

@@ -12,6 +12,7 @@ match on; the message is for people and may change.
     │   └── InputFileError          a problem in an input file (names file, row, column)
     ├── NotFound                    a contact, account or other record does not exist
     ├── Conflict                    the request contradicts stored state (e.g. merge into itself)
+    ├── ContactErased               a write names an erased contact (its anonymous tombstone)
     ├── Unauthorized                no credentials, or credentials that are not (or no longer) valid
     ├── Forbidden                   valid credentials whose role may not do this
     ├── PayloadTooLarge             a request body or batch above its limit
@@ -112,6 +113,25 @@ class NotFound(LeadflowError):
 
 class Conflict(LeadflowError):
     code = "conflict"
+
+
+class ContactErased(LeadflowError):
+    """A write (an event, a stage move, a deal, a merge...) names a contact whose person was
+    erased: its row is an anonymous tombstone that takes no new data. Naming the person by
+    email or phone again makes a new contact. In a batch, ``index`` is the event's position
+    and ``field`` its path (``events[3].contact_id``)."""
+
+    code = "contact_erased"
+
+    def __init__(self, contact_id: int, *, index: int | None = None) -> None:
+        where = "" if index is None else f"events[{index}]: "
+        super().__init__(
+            f"{where}contact {contact_id} was erased and takes no new data; "
+            "name the person by email or phone to make a new contact"
+        )
+        self.contact_id = contact_id
+        self.index = index
+        self.field = None if index is None else f"events[{index}].contact_id"
 
 
 class Unauthorized(LeadflowError):

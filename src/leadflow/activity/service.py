@@ -1,7 +1,8 @@
 """Recording activity: append-only, idempotent, set-based per batch.
 
 A batch costs a fixed number of statements, whatever its size: the identity lookup (one
-per identity kind), a check of the contact ids given, and the insert (which skips stored
+per identity kind), a check of the contact ids given (that they exist and that no erased
+person's tombstone is among them), and the insert (which skips stored
 keys itself; its SQL is in :mod:`leadflow.activity.store`). A contact's last activity is
 not written anywhere: it is read from the log (:mod:`leadflow.activity.queries`).
 """
@@ -27,8 +28,9 @@ from leadflow.contacts.engine import PreparedContact, prepare_contact
 from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
-from leadflow.errors import NotFound, ValidationError
+from leadflow.errors import ContactErased, NotFound, ValidationError
 from leadflow.lifecycle.service import Changes, apply_rules, capture_criteria
+from leadflow.privacy.tombstones import is_erased
 from leadflow.routing.service import TOUCH_TYPES, touched
 from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
 from leadflow.storage.database import Database
@@ -187,7 +189,9 @@ def _resolve_contacts(
     if unknown:
         created = upsert_contacts(conn, [(_new_contact(named[k]), None) for k in unknown], now=now)
         owners.update({k: r.contact_id for k, r in zip(unknown, created, strict=True)})
-    given = _live_contacts(conn, {e.contact_id for e in events if e.contact_id is not None})
+    given, erased = _live_contacts(conn, {e.contact_id for e in events if e.contact_id is not None})
+    if erased:
+        _refuse_erased(events, given, erased)
     return [
         given[e.contact_id] if e.contact_id is not None else owners[_identity(e)] for e in events
     ], len(unknown)
@@ -211,26 +215,45 @@ def _identity(event: PreparedEvent) -> tuple[str, str]:
     return event.identity
 
 
-def _live_contacts(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
-    """Map contact ids to the contact that now holds them.
+def _live_contacts(conn: Connection, ids: Iterable[int]) -> tuple[dict[int, int], set[int]]:
+    """Map contact ids to the contact that now holds them, with the erased ones among all
+    those read (read in the same statement: the check costs no query of its own).
 
     A merged contact stays as a tombstone pointing at its survivor, which may itself have
     been merged since; the chain is followed one query per link (almost always none).
     """
     wanted = set(ids)
     merged_into: dict[int, int | None] = {}
+    erased: set[int] = set()
     pending = wanted
     while pending:
         for chunk in chunked(sorted(pending)):
             rows = conn.execute(
-                select(contacts.c.id, contacts.c.merged_into_id).where(contacts.c.id.in_(chunk))
+                select(contacts.c.id, contacts.c.merged_into_id, is_erased(contacts.c.id)).where(
+                    contacts.c.id.in_(chunk)
+                )
             )
-            merged_into.update((cid, target) for cid, target in rows)
+            for cid, target, gone in rows:
+                merged_into[cid] = target
+                if gone:
+                    erased.add(cid)
         missing = wanted - merged_into.keys()
         if missing:
             raise NotFound(f"no contact with id {', '.join(map(str, sorted(missing)[:5]))}")
         pending = {t for t in merged_into.values() if t is not None} - merged_into.keys()
-    return {cid: _survivor(cid, merged_into) for cid in wanted}
+    return {cid: _survivor(cid, merged_into) for cid in wanted}, erased
+
+
+def _refuse_erased(
+    events: Sequence[PreparedEvent], live: Mapping[int, int], erased: set[int]
+) -> None:
+    """Refuse the batch (all or nothing) at its first event that names an erased contact,
+    or a contact merged into one: the tombstone takes no new data. A single event's error
+    names no index."""
+    for index, event in enumerate(events):
+        named = event.contact_id
+        if named is not None and (named in erased or live[named] in erased):
+            raise ContactErased(named, index=index if len(events) > 1 else None)
 
 
 def _survivor(contact_id: int, merged_into: dict[int, int | None]) -> int:

@@ -31,6 +31,7 @@ _STATUS: tuple[tuple[type[lf.LeadflowError], int], ...] = (
     (lf.Forbidden, 403),
     (lf.NotFound, 404),
     (lf.Conflict, 409),
+    (lf.ContactErased, 410),  # the contact is an erased person's tombstone, for good
     (lf.PayloadTooLarge, 413),
     (lf.UnsupportedMediaType, 415),
     (lf.ValidationError, 422),
@@ -50,6 +51,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid",
@@ -171,5 +173,5 @@ def install(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_JSON: {}}}
-    for status in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+    for status in (400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503)
 }

@@ -30,6 +30,7 @@ from leadflow.contacts.queries import resolve_contact_id
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import ValidationError
 from leadflow.lifecycle.service import active_lifecycle
+from leadflow.privacy.tombstones import refuse_erased
 from leadflow.storage.database import Database
 
 CONSENT_TYPE = "consent_given"
@@ -201,6 +202,7 @@ def identify_visitor(
     link names. Their anonymous contact is merged in, or the id is added to the contact;
     an id held by another identified person stays theirs (a forwarded email)."""
     contact_id = resolve_contact_id(conn, contact_ref)
+    refuse_erased(conn, contact_id)  # a link in an old email must not name the person again
     key = (ANONYMOUS, anonymous_id)
     owner = lookup_identities(conn, [key]).get(key)
     if owner == contact_id:

@@ -23,6 +23,7 @@ from leadflow.contacts.queries import resolve_contact_id
 from leadflow.contacts.service import CONTACT_COLUMNS
 from leadflow.errors import Conflict, ValidationError
 from leadflow.lifecycle.models import deals, qualifications
+from leadflow.privacy.tombstones import refuse_erased
 from leadflow.routing.models import tasks
 from leadflow.scoring.service import rescore_after_merge
 from leadflow.storage.database import Database
@@ -188,6 +189,8 @@ def _plan(
             f"cannot merge a contact into itself: {survivor_ref!r} and {merged_ref!r} "
             f"are both contact {survivor_id}"
         )
+    # An erased person's tombstone takes no identities, fields or history from another.
+    refuse_erased(conn, survivor_id, merged_id)
     rows = _load_contacts(conn, (survivor_id, merged_id), lock=lock)
     for ref, contact_id in ((survivor_ref, survivor_id), (merged_ref, merged_id)):
         target = rows[contact_id]["merged_into_id"]

@@ -32,7 +32,7 @@ from leadflow.activity.models import activities
 from leadflow.clock import Clock
 from leadflow.contacts.models import accounts, contacts
 from leadflow.contacts.queries import resolve_contact_id
-from leadflow.errors import ConfigError, Conflict, NotFound, ValidationError
+from leadflow.errors import ConfigError, Conflict, ContactErased, NotFound, ValidationError
 from leadflow.lifecycle import health
 
 # A module import, not names: the lifecycle service imports this module to call
@@ -42,6 +42,7 @@ from leadflow.lifecycle.config import LifecycleConfig
 from leadflow.lifecycle.engine import Move, check_move
 from leadflow.lifecycle.health import Health
 from leadflow.lifecycle.models import deals
+from leadflow.privacy.tombstones import is_erased
 from leadflow.storage.database import Database
 from leadflow.webhooks import engine as webhooks
 from leadflow.webhooks.service import publish
@@ -332,6 +333,8 @@ def _open_deal_ids(conn: Connection, contact_id: int) -> list[int]:
 
 
 def _contact(conn: Connection, contact_id: int) -> _Contact:
+    """The deal's contact, as opening or closing a deal reads it; refused for an erased
+    person's tombstone (a deal opened or closed would move it and record free text)."""
     person = func.trim(
         func.coalesce(contacts.c.first_name, "") + " " + func.coalesce(contacts.c.last_name, "")
     )
@@ -344,11 +347,14 @@ def _contact(conn: Connection, contact_id: int) -> _Contact:
             accounts.c.domain,
             func.nullif(person, ""),
             contacts.c.email,
+            is_erased(contacts.c.id).label("erased"),
         )
         .select_from(contacts.outerjoin(accounts, accounts.c.id == contacts.c.account_id))
         .where(contacts.c.id == contact_id)
     ).one()
-    label = next((str(v) for v in row[3:] if v), f"contact {contact_id}")
+    if row.erased:
+        raise ContactErased(contact_id)
+    label = next((str(v) for v in row[3:7] if v), f"contact {contact_id}")
     return _Contact(contact_id, row.stage, row.account_id, row.owner_id, label)
 
 

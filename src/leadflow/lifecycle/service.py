@@ -42,6 +42,7 @@ from leadflow.lifecycle import deals, versions
 from leadflow.lifecycle.config import LIFECYCLE_FILE, LifecycleConfig, StageRule, parse_lifecycle
 from leadflow.lifecycle.engine import Move, captured_criteria, check_criterion, check_move
 from leadflow.lifecycle.models import qualifications, stage_transitions
+from leadflow.privacy.tombstones import is_erased, refuse_erased
 from leadflow.rules.compile import TimeBinds, compile_condition_for_any_time
 from leadflow.storage.database import Database
 from leadflow.storage.metadata import UtcDateTime
@@ -125,6 +126,7 @@ def move_contact(
     with db.write() as conn:
         config = _required(conn)
         contact_id = resolve_contact_id(conn, ref)
+        refuse_erased(conn, contact_id)
         stage = conn.execute(select(contacts.c.stage).where(contacts.c.id == contact_id)).scalar()
         move = check_move(config, stage, target)
         _record(conn, contact_id, move, now=now, cause="manual", by=by.strip(), reason=reason)
@@ -349,7 +351,12 @@ def _rules_query(
     inner = select(contacts.c.id, stage.label("stage"), first.label("rule")).where(
         contacts.c.status == "active"
     )
-    if not everyone:
+    if everyone:
+        # An erased person's tombstone keeps its stage for the reports, but no rule moves
+        # it again (the periodic min_stay pass, a rescore, a new lifecycle file). A run for
+        # given contacts follows a write about them, and writes refuse tombstones first.
+        inner = inner.where(~is_erased(contacts.c.id))
+    else:
         inner = inner.where(ids_in(contacts.c.id, "ids", dialect))
     found = inner.subquery()
     query = select(found.c.id, found.c.stage, found.c.rule).where(found.c.rule.is_not(None))
@@ -428,6 +435,7 @@ def qualify(
         config = _required(conn)
         checked = {name: check_criterion(config, name, value) for name, value in values.items()}
         contact_id = resolve_contact_id(conn, ref)
+        refuse_erased(conn, contact_id)
         _set_criteria(conn, contact_id, checked, source, by, confidence, now=now)
         apply_rules(conn, [contact_id], now=now)
         return _criteria_of(conn, contact_id)

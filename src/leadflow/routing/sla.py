@@ -16,6 +16,7 @@ from leadflow.activity.models import activities
 from leadflow.channels import Channel
 from leadflow.clock import Clock
 from leadflow.contacts.models import contacts
+from leadflow.privacy.tombstones import is_erased
 from leadflow.routing.config import RoutingConfig
 from leadflow.routing.models import tasks
 from leadflow.routing.notices import deliver_notices, queue_notice
@@ -174,6 +175,7 @@ def _recycle(conn: Connection, config: RoutingConfig, now: datetime, report: Sla
     stale = conn.scalars(
         select(contacts.c.id).where(
             contacts.c.status == "active",
+            ~is_erased(contacts.c.id),  # an erased person's tombstone is not followed up
             contacts.c.stage == lifecycle.handoff,
             contacts.c.stage_entered_at <= now - after,
             ~touched_since,
@@ -212,6 +214,7 @@ def _route_unowned(conn: Connection, now: datetime, report: SlaReport) -> None:
     waiting = conn.scalars(
         select(contacts.c.id).where(
             contacts.c.status == "active",
+            ~is_erased(contacts.c.id),  # an erased person's tombstone is not followed up
             contacts.c.stage == lifecycle.handoff,
             contacts.c.owner_id.is_(None),
         )
