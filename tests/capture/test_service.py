@@ -18,7 +18,7 @@ from leadflow.contacts.models import contacts, identities, merges, touches
 from leadflow.contacts.service import capture_contact
 from leadflow.errors import ValidationError
 from leadflow.lifecycle.service import qualification_of
-from leadflow.privacy.service import export_contact
+from leadflow.privacy.service import erase_contact, export_contact
 from leadflow.storage.database import Database
 from leadflow.tracking.engine import read_page_view
 from leadflow.tracking.service import record_page_view
@@ -129,6 +129,28 @@ def test_a_second_submission_updates_the_same_contact(workspace, form, db, clock
     assert name == "Augusta"
     assert count == 1
     assert len(activity_rows(db, first.contact_id, "form_submit")) == 2
+
+
+def test_after_erasure_the_same_person_submitting_again_is_a_new_contact(
+    workspace, form, db, clock: FrozenClock
+):
+    first = submit_form(db, clock, form, answers())
+    assert first.contact_id is not None
+    erase_contact(db, clock, first.contact_id, requested_by="cli:sam")
+    tombstone = export_contact(db, first.contact_id)
+    del tombstone["account"]  # the company is kept, and the new contact's capture updates it
+    clock.advance(timedelta(days=2))
+
+    again = submit_form(db, clock, form, answers())  # same email, same visitor id
+
+    assert again.created
+    assert again.contact_id != first.contact_id
+    assert again.stitched == ()
+    assert export_contact(db, "Ada@Example.com")["contact"]["id"] == again.contact_id
+    assert len(activity_rows(db, again.contact_id, "form_submit")) == 1
+    assert {k: v for k, v in export_contact(db, first.contact_id).items() if k != "account"} == (
+        tombstone
+    )
 
 
 def test_a_filled_honeypot_is_answered_but_stores_nothing(workspace, form, db):

@@ -16,7 +16,7 @@ from leadflow.contacts.models import contacts
 from leadflow.storage.database import Database
 from leadflow.workspace import Workspace
 from tests.api.conftest import Client
-from tests.privacy.conftest import EMAIL, Person, traces_in
+from tests.privacy.conftest import EMAIL, Person, dump, traces_in
 
 
 @pytest.fixture
@@ -96,3 +96,64 @@ def test_roles_and_unknown_contacts(
     assert call("admin", 999) == 404
     assert call("admin", "nobody@nowhere.example") == 404
     assert traces_in(db) != []
+
+
+def _gone(response: Any, contact_id: int) -> dict[str, Any]:
+    assert response.status_code == 410, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert (body["code"], body["status"], body["title"]) == ("contact_erased", 410, "Gone")
+    assert f"contact {contact_id} was erased" in body["detail"]
+    return body
+
+
+def test_writes_naming_an_erased_contact_are_410_gone(
+    clients: dict[str, Client], db: Database, person: Person
+):
+    admin = clients["admin"]
+    assert admin.delete(f"/contacts/{person.id}?erase=true").status_code == 200
+    before = dump(db)
+
+    one = admin.post("/events", json={"type": "page_view", "contact_id": person.merged_id})
+    batch = admin.post(
+        "/events/batch",
+        json={
+            "events": [
+                {"type": "page_view", "contact_id": person.bystander_id},
+                {"type": "page_view", "contact_id": person.id},
+            ]
+        },
+    )
+    moved = admin.post(f"/contacts/{person.id}/stage", json={"stage": "lost", "reason": "x"})
+    qualified = admin.put(
+        f"/contacts/{person.id}/qualification", json={"criteria": {"need": "low"}}
+    )
+    deal = admin.post("/deals", json={"contact": str(person.id)})
+    merged = admin.post(f"/contacts/{person.bystander_id}/merge", json={"merged": str(person.id)})
+
+    assert _gone(one, person.merged_id).get("errors") is None
+    assert _gone(batch, person.id)["errors"] == [
+        {
+            "loc": ["events[1].contact_id"],
+            "msg": batch.json()["detail"],
+            "type": "contact_erased",
+        }
+    ]
+    assert batch.json()["detail"].startswith("events[1]: ")
+    for response in (moved, qualified, deal, merged):
+        _gone(response, person.id)
+    assert dump(db) == before
+
+
+def test_an_event_naming_the_erased_person_by_email_makes_a_new_contact(
+    clients: dict[str, Client], person: Person
+):
+    admin = clients["admin"]
+    assert admin.delete(f"/contacts/{person.id}?erase=true").status_code == 200
+
+    response = admin.post("/events/batch", json={"events": [{"type": "signup", "email": EMAIL}]})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["contacts_created"] == 1
+    fresh = admin.get(f"/contacts/{EMAIL}").json()
+    assert fresh["id"] not in (person.id, person.merged_id)
