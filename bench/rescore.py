@@ -31,7 +31,7 @@ library's stored state and the floor's table, so the floor is known to compute t
 Goal (issue 3): at most 30 s and at most 4 GB peak memory. ``ratio`` is the floor's seconds
 over the library's (higher is better).
 
-Needs ``duckdb`` and ``pyarrow``: ``pip install -e '.[bench]'``.
+Needs ``duckdb`` for the floor: ``pip install -e '.[bench]'``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from leadflow.clock import FrozenClock
 from leadflow.rules.ast import Op, Predicate, Scope
 from leadflow.scoring.model import EngagementRule, ScoringModel
 from leadflow.scoring.parse import SCORING_FILE, parse_model
-from leadflow.scoring.state import EPOCH
+from leadflow.scoring.decay import EPOCH
 from leadflow.settings import Settings
 from leadflow.workspace import DATABASE_FILE, Workspace
 

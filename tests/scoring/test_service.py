@@ -268,12 +268,12 @@ def test_a_rescore_that_fails_half_way_leaves_the_old_scores(
     for n in range(3):
         _demo_contact(db, clock, f"p{n}@acme.example")
     before = _scores(db)
-    import leadflow.scoring.service as service
+    import leadflow.scoring.rewrite as rewrite
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(service, "_changes", broken)
+    monkeypatch.setattr(rewrite, "changes", broken)
 
     with pytest.raises(RuntimeError):
         rescore(db, clock, TEXT.replace("points: 20", "points: 5"), filename="scoring.yaml")

@@ -1,16 +1,19 @@
-"""Set-based scoring: every contact's score state computed by the database from the log.
+"""Set-based scoring: every contact's score state computed at once from the log.
 
 The incremental path folds events one by one; this computes the same state for many
 contacts at once (``leadflow score --all``, a merge, a contact scored under an older model):
 - fit: one query over contacts with a ``CASE`` per fit rule, the conditions compiled to
   SQL by :func:`leadflow.rules.compile.compile_condition`;
-- engagement: one query per rule. The caps count occurrences in recorded (id) order, as the
-  incremental path does; ``ROW_NUMBER()`` over (contact, UTC day) keeps the first
-  ``per_day`` of each day, and over the contact the first ``total`` of those. (Once the
-  total is reached nothing more scores, so filtering per day first gives the same set.)
-  Each scored occurrence adds ``points * 2^((t - ref) / half_life)``, ``ref`` being the
-  contact's latest scored occurrence of the rule, summed per contact (and per day for rules
-  with a per-day cap, whose day counts the state keeps).
+- engagement: one read of the activities any rule scores (id, contact, rule type, time in
+  microseconds, in recorded order), then per rule the capped, decayed sums on arrays
+  (:mod:`leadflow.scoring.columnar`). A rule's ``where:`` filter is the compiled SQL,
+  run as its own query for the ids it keeps.
+
+The database only filters and hands rows over: the caps need each contact's occurrences
+in recorded order, which SQL gets with a window sort per cap (four sorts of 8 million page
+views at a million contacts), and NumPy with one stable sort. On SQLite a whole-workspace
+read goes through ADBC (``adbc-driver-sqlite``) straight into Arrow arrays, in two child
+processes over halves of the id range (:mod:`leadflow.storage.arrow`; decision 20).
 
 The state is then exactly what :func:`leadflow.scoring.engine.record_event` would have
 built, up to floating-point rounding. A property test holds the two paths equal to 1e-9.
@@ -18,65 +21,129 @@ built, up to floating-point rounding. A property test holds the two paths equal 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Float,
-    Integer,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    select,
-)
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Connection, and_, bindparam, case, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from leadflow.activity.models import activities
 from leadflow.contacts.models import contacts
 from leadflow.rules.compile import compile_condition, compile_event_filter
-from leadflow.scoring.decay import RuleState
+from leadflow.scoring.columnar import Ints, RuleSums, rule_sums
+from leadflow.scoring.decay import RuleState, from_micros
 from leadflow.scoring.engine import ContactState
 from leadflow.scoring.model import EngagementRule, ScoringModel
 from leadflow.scoring.state import StoredState
+from leadflow.storage.arrow import IntColumns
+from leadflow.storage.metadata import sqlite_time
 from leadflow.storage.sql import chunked
 
 # Contacts per fit query page when all of them are scored (memory stays flat).
 FIT_PAGE = 50_000
+# Below this many activity ids a whole-workspace read is one query on the caller's
+# connection; above, SQLite reads through ADBC on two threads.
+ARROW_READ_MIN = 200_000
 
 
 @dataclass(frozen=True)
-class _Partial:
-    """One rule's scored occurrences for one contact on one day (or on all days)."""
+class BulkStates:
+    """Every asked-for active contact's state, as arrays."""
 
-    day: int | None
-    count: int
-    latest: datetime
-    weight: float  # sum of 2^((t - latest) / half_life): the value at latest, per point
+    contact_ids: Ints  # ascending
+    fit: NDArray[np.bool_]  # [contact, fit rule]: the rule holds
+    rules: tuple[RuleSums, ...]  # one per engagement rule, in model order, these contacts only
+
+
+def bulk_states(
+    conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
+) -> BulkStates:
+    """The state of every active contact (or of ``contact_ids``) under ``model`` at ``now``.
+
+    With ``contact_ids`` None on SQLite the activities are read on connections of their
+    own, which see what is committed: the caller must hold the write lock (``Database.write``
+    begins IMMEDIATE) and must not have changed activities in its transaction.
+    """
+    types = sorted({t for rule in model.engagement_rules for t in rule.activity.types})
+    read = _Read(conn, types, now, contact_ids)
+    pending = read.start()  # child processes, on a whole SQLite workspace
+    try:
+        ids, hits = fit_matrix(conn, model, now, contact_ids)
+        filtered = {
+            rule.name: _filtered_ids(conn, rule, now, contact_ids)
+            for rule in model.engagement_rules
+            if rule.activity.where is not None
+        }
+        columns = read.arrays(pending)
+    finally:
+        if pending is not None:
+            pending.close()
+    occurrences = _occurrences(model, types, columns, filtered)
+    sums = []
+    for rule, (contact, at) in zip(model.engagement_rules, occurrences, strict=True):
+        found = _rule_sums(model, rule, contact, at)
+        sums.append(_only(found, ids))
+    return BulkStates(ids, hits, tuple(sums))
 
 
 def compute_states(
     conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
 ) -> dict[int, StoredState]:
-    """The state of every active contact (or of ``contact_ids``) under ``model`` at ``now``."""
-    fits = dict(fit_names(conn, model, now, contact_ids))
-    engagement: dict[int, dict[str, RuleState]] = {}
-    for rule in model.engagement_rules:
-        for contact_id, rule_state in _rule_states(conn, model, rule, now, contact_ids):
-            engagement.setdefault(contact_id, {})[rule.name] = rule_state
+    """:func:`bulk_states` as one :class:`StoredState` per contact (for a few thousand)."""
+    return states_of(model, bulk_states(conn, model, now, contact_ids))
+
+
+def states_of(model: ScoringModel, bulk: BulkStates) -> dict[int, StoredState]:
+    fit_names = [rule.name for rule in model.fit_rules]
+    engagement: dict[int, dict[str, RuleState]] = {int(c): {} for c in bulk.contact_ids}
+    for rule, sums in zip(model.engagement_rules, bulk.rules, strict=True):
+        days = _days_by_contact(sums)
+        for i, contact in enumerate(sums.contacts.tolist()):
+            engagement[contact][rule.name] = RuleState(
+                value=float(sums.value[i]),
+                ref=from_micros(int(sums.ref[i])),
+                total=int(sums.total[i]),
+                days=MappingProxyType(days.get(contact, {})),
+            )
     return {
-        contact_id: StoredState(fit, ContactState(MappingProxyType(engagement.get(contact_id, {}))))
-        for contact_id, fit in fits.items()
+        int(contact): StoredState(
+            tuple(name for name, hit in zip(fit_names, row, strict=True) if hit),
+            ContactState(MappingProxyType(engagement[int(contact)])),
+        )
+        for contact, row in zip(bulk.contact_ids.tolist(), bulk.fit.tolist(), strict=True)
     }
 
 
+def _days_by_contact(sums: RuleSums) -> dict[int, dict[int, int]]:
+    found: dict[int, dict[int, int]] = {}
+    for contact, day, n in zip(
+        sums.day_contacts.tolist(), sums.days.tolist(), sums.day_counts.tolist(), strict=True
+    ):
+        found.setdefault(contact, {})[day] = n
+    return found
+
+
 # -- fit -----------------------------------------------------------------------------------
+
+
+def fit_matrix(
+    conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
+) -> tuple[Ints, NDArray[np.bool_]]:
+    """The active contacts asked for (ascending) and which fit rules hold for each."""
+    ids: list[int] = []
+    hits: list[tuple[int, ...]] = []
+    for row in _fit_rows(conn, model, now, contact_ids):
+        ids.append(row[0])
+        hits.append(row[1:])
+    width = len(model.fit_rules)
+    matrix = np.array(hits, dtype=bool).reshape(len(ids), width)
+    return np.array(ids, dtype=np.int64), matrix
 
 
 def fit_names(
@@ -84,9 +151,16 @@ def fit_names(
 ) -> Iterator[tuple[int, tuple[str, ...]]]:
     """(contact id, the fit rules that hold) for each active contact asked for."""
     rules = model.fit_rules
+    for row in _fit_rows(conn, model, now, contact_ids):
+        yield row[0], tuple(rule.name for rule, hit in zip(rules, row[1:], strict=True) if hit)
+
+
+def _fit_rows(
+    conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
+) -> Iterator[Any]:
     tests = [
         case((compile_condition(rule.condition, now=now), 1), else_=0).label(f"r{i}")
-        for i, rule in enumerate(rules)
+        for i, rule in enumerate(model.fit_rules)
     ]
     base = select(contacts.c.id, *tests).where(contacts.c.status == "active")
     pages: Iterator[ColumnElement[bool]]
@@ -95,8 +169,7 @@ def fit_names(
     else:
         pages = (contacts.c.id.in_(chunk) for chunk in chunked(sorted(set(contact_ids))))
     for where in pages:
-        for row in conn.execute(base.where(where).order_by(contacts.c.id)):
-            yield row[0], tuple(rule.name for rule, hit in zip(rules, row[1:], strict=True) if hit)
+        yield from conn.execute(base.where(where).order_by(contacts.c.id))
 
 
 def _id_pages(conn: Connection) -> Iterator[ColumnElement[bool]]:
@@ -122,145 +195,160 @@ def _id_pages(conn: Connection) -> Iterator[ColumnElement[bool]]:
 # -- engagement ----------------------------------------------------------------------------
 
 
-def _rule_states(
-    conn: Connection,
+def _rule_sums(model: ScoringModel, rule: EngagementRule, contact: Ints, at: Ints) -> RuleSums:
+    half_life = model.engagement_slots[rule.name][1]
+    return rule_sums(
+        contact,
+        at,
+        points=rule.points,
+        per_day=rule.cap.per_day,
+        total=rule.cap.total,
+        half_life=half_life,
+    )
+
+
+def _only(sums: RuleSums, ids: Ints) -> RuleSums:
+    """The sums of the contacts in ``ids`` (ascending) only: inactive ones are left out."""
+    keep = _isin_sorted(sums.contacts, ids)
+    day_keep = _isin_sorted(sums.day_contacts, ids)
+    return RuleSums(
+        contacts=sums.contacts[keep],
+        value=sums.value[keep],
+        ref=sums.ref[keep],
+        total=sums.total[keep],
+        day_contacts=sums.day_contacts[day_keep],
+        days=sums.days[day_keep],
+        day_counts=sums.day_counts[day_keep],
+    )
+
+
+def _isin_sorted(values: Ints, ids: Ints) -> NDArray[np.bool_]:
+    if ids.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    at = np.minimum(np.searchsorted(ids, values), ids.size - 1)
+    return np.asarray(ids[at] == values)
+
+
+def _occurrences(
     model: ScoringModel,
-    rule: EngagementRule,
-    now: datetime,
-    contact_ids: Sequence[int] | None,
-) -> Iterator[tuple[int, RuleState]]:
-    half_life = model.group(rule.group).half_life
-    seconds = half_life.total_seconds() if half_life is not None else None
-    partials: dict[int, list[_Partial]] = {}
-    chunks: list[list[int] | None] = (
-        [None] if contact_ids is None else list(chunked(sorted(set(contact_ids))))
+    types: list[str],
+    columns: tuple[Ints, Ints, Ints, Ints],
+    filtered: dict[str, Ints],
+) -> list[tuple[Ints, Ints]]:
+    """Per engagement rule, its matching occurrences up to ``now`` as (contact, time in
+    microseconds) arrays in recorded order."""
+    ids, contact, code, at = columns
+    found = []
+    for rule in model.engagement_rules:
+        wanted = [types.index(t) for t in rule.activity.types]
+        mask = np.isin(code, wanted) if len(wanted) > 1 else code == wanted[0]
+        if rule.name in filtered:
+            mask &= np.isin(ids, filtered[rule.name], assume_unique=True)
+        found.append((contact[mask], at[mask]))
+    return found
+
+
+def _filtered_ids(
+    conn: Connection, rule: EngagementRule, now: datetime, contact_ids: Sequence[int] | None
+) -> Ints:
+    """The ids of the activities a rule with a ``where:`` filter keeps (the filter is the
+    compiled SQL, custom functions and all, so it runs on the caller's connection)."""
+    query = select(activities.c.id).where(
+        compile_event_filter(rule.activity, activities, now=now), activities.c.occurred_at <= now
     )
-    for chunk in chunks:
-        for row in conn.execute(_rule_query(conn, rule, now, seconds, chunk)):
-            day = _day(row.day) if row.day is not None else None
-            latest = _as_time(row.latest)
-            partials.setdefault(row.contact_id, []).append(
-                _Partial(day, int(row.n), latest, float(row.weight))
+    if contact_ids is None:
+        return np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
+    parts = [
+        np.fromiter(
+            conn.execute(query.where(activities.c.contact_id.in_(chunk))).scalars(), np.int64
+        )
+        for chunk in chunked(sorted(set(contact_ids)))
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+class _Read:
+    """The one read of the scored activities: (id, contact, type code, microseconds)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        types: list[str],
+        now: datetime,
+        contact_ids: Sequence[int] | None,
+    ) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.types = types
+        self.now = now
+        self.contact_ids = contact_ids
+
+    def start(self) -> IntColumns | None:
+        """A whole SQLite workspace's read, started in child processes (None: the read
+        is :meth:`arrays`' own query)."""
+        if not (self.types and self.sqlite and self.contact_ids is None):
+            return None
+        low, high = self.conn.execute(
+            select(func.min(activities.c.id), func.max(activities.c.id))
+        ).one()
+        if low is None or high - low < ARROW_READ_MIN:
+            return None
+        return IntColumns(self._path(), self.sql(" AND id > :low AND id <= :high"), low - 1, high)
+
+    def arrays(self, pending: IntColumns | None) -> tuple[Ints, Ints, Ints, Ints]:
+        if pending is not None:
+            found = pending.result()
+            return found[0], found[1], found[2], found[3]
+        if not self.types:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        rows = self._rows()
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), 4)
+        return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy()
+
+    def _path(self) -> str:
+        database = self.conn.engine.url.database
+        if not database or database == ":memory:":
+            raise RuntimeError("a whole-workspace read needs a SQLite file")
+        return str(Path(database).resolve())
+
+    def sql(self, extra: str = "") -> str:
+        """The query as text with its constants written in (ADBC runs it as it is), and
+        ``extra`` added to its WHERE."""
+        quoted = [_quote(t) for t in self.types]
+        code = " ".join(f"WHEN {q} THEN {i}" for i, q in enumerate(quoted))
+        kinds = ", ".join(quoted)
+        if self.sqlite:
+            # Whole seconds of the text cut to the second, plus its six digits of micros:
+            # exact (strftime('%s') of a time with a fraction rounds to the millisecond).
+            at = (
+                "CAST(strftime('%s', substr(occurred_at, 1, 19)) AS INTEGER) * 1000000"
+                " + CAST(substr(occurred_at, 21, 6) AS INTEGER)"
             )
-    for contact_id, parts in partials.items():
-        yield contact_id, _rebased(rule, parts)
-
-
-def _rebased(rule: EngagementRule, parts: list[_Partial]) -> RuleState:
-    """The rule's state at its latest occurrence (the weights are relative to it)."""
-    days = (
-        MappingProxyType({p.day: p.count for p in parts if p.day is not None})
-        if rule.cap.per_day is not None
-        else MappingProxyType({})
-    )
-    return RuleState(
-        value=rule.points * math.fsum(p.weight for p in parts),
-        ref=max(p.latest for p in parts),
-        total=sum(p.count for p in parts),
-        days=days,
-    )
-
-
-def _rule_query(
-    conn: Connection,
-    rule: EngagementRule,
-    now: datetime,
-    seconds: float | None,
-    chunk: list[int] | None,
-) -> Any:
-    table = activities.alias("a")
-    sqlite = conn.dialect.name == "sqlite"
-    day = _day_expr(table.c.occurred_at, sqlite)
-    where = [compile_event_filter(rule.activity, table, now=now), table.c.occurred_at <= now]
-    if chunk is not None:
-        where.append(table.c.contact_id.in_(chunk))
-    matched = select(
-        table.c.contact_id,
-        table.c.id,
-        table.c.occurred_at,
-        day.label("day"),
-    ).where(*where)
-    scored = matched.subquery("m")
-    if rule.cap.per_day is not None:
-        ranked = select(
-            *scored.c,
-            func.row_number()
-            .over(partition_by=(scored.c.contact_id, scored.c.day), order_by=scored.c.id)
-            .label("nd"),
-        ).subquery("d")
-        scored = (
-            select(*[c for c in ranked.c if c.name != "nd"])
-            .where(ranked.c.nd <= rule.cap.per_day)
-            .subquery("dc")
+            # +type, +occurred_at: no index; one pass over the table in id order reads
+            # fewer pages than the type index's lookups of every row.
+            where = f"+type IN ({kinds}) AND +occurred_at <= {_quote(str(sqlite_time(self.now)))}"
+        else:
+            at = "CAST(extract(epoch FROM occurred_at) * 1000000 AS BIGINT)"
+            where = f"type IN ({kinds}) AND occurred_at <= :now"
+        return (
+            f"SELECT id, contact_id, CASE type {code} END, {at} FROM activities"
+            f" WHERE {where}{extra} ORDER BY id"
         )
-    if rule.cap.total is not None:
-        ranked = select(
-            *scored.c,
-            func.row_number()
-            .over(partition_by=scored.c.contact_id, order_by=scored.c.id)
-            .label("nt"),
-        ).subquery("t")
-        scored = (
-            select(*[c for c in ranked.c if c.name != "nt"])
-            .where(ranked.c.nt <= rule.cap.total)
-            .subquery("tc")
+
+    def _rows(self) -> list[Any]:
+        params: dict[str, Any] = {} if self.sqlite else {"now": self.now}
+        if self.contact_ids is None:
+            return list(self.conn.execute(text(self.sql()), params))
+        query = text(self.sql(" AND contact_id IN :ids")).bindparams(
+            bindparam("ids", expanding=True)
         )
-    # Each contact's latest scored occurrence is the state's reference: weights relative to
-    # it stay in (0, 1] (relative to now, a short half-life would underflow to zero).
-    with_ref = select(
-        *scored.c,
-        func.max(scored.c.occurred_at).over(partition_by=scored.c.contact_id).label("ref"),
-    ).subquery("r")
-    weight = (
-        func.sum(_decay(with_ref.c.occurred_at, with_ref.c.ref, seconds, sqlite))
-        if seconds is not None
-        else cast(func.count(), Float)
-    )
-    keys = [with_ref.c.contact_id]
-    day_column: Any = literal(None)
-    if rule.cap.per_day is not None:
-        keys.append(with_ref.c.day)
-        day_column = with_ref.c.day
-    return select(
-        with_ref.c.contact_id,
-        day_column.label("day"),
-        func.count().label("n"),
-        func.max(with_ref.c.ref).label("latest"),
-        weight.label("weight"),
-    ).group_by(*keys)
+        rows: list[Any] = []
+        for chunk in chunked(sorted(set(self.contact_ids))):
+            rows += self.conn.execute(query, {**params, "ids": chunk})
+        rows.sort(key=lambda row: row[0])
+        return rows
 
 
-def _day_expr(column: Any, sqlite: bool) -> ColumnElement[Any]:
-    """The activity's UTC calendar day as YYYY-MM-DD text."""
-    if sqlite:
-        return func.substr(column, 1, 10)  # stored as UTC "YYYY-MM-DD HH:MM:SS.ffffff"
-    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-
-
-def _decay(column: Any, ref: Any, seconds: float, sqlite: bool) -> ColumnElement[Any]:
-    """2^((t - ref) / half_life), from exact whole seconds plus microseconds."""
-    if sqlite:
-        # julianday() rounds to tens of microseconds, and strftime('%s') of a time with a
-        # fraction rounds it to the millisecond first (.9995 s counts as the next second):
-        # whole seconds of the time cut to the second, plus the stored microseconds, are exact.
-        whole = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer) - cast(
-            func.strftime("%s", func.substr(ref, 1, 19)), Integer
-        )
-        micros = cast(func.substr(column, 21, 6), Integer) - cast(func.substr(ref, 21, 6), Integer)
-        elapsed = whole + micros / literal(1_000_000.0)
-        return func.power(literal(2.0), elapsed / literal(seconds))
-    # PostgreSQL raises on underflow where Python and SQLite give 0: below 2^-1000 (1e-301)
-    # a weight is nothing either way.
-    halvings = func.extract("epoch", column - ref) / literal(seconds)
-    return func.power(literal(2.0), func.greatest(halvings, literal(-1000.0)))
-
-
-def _day(value: Any) -> int:
-    return date.fromisoformat(str(value)[:10]).toordinal()
-
-
-def _as_time(value: Any) -> datetime:
-    """A time as the driver returns it (SQLite: the stored UTC text) made aware UTC."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -31,7 +31,7 @@ from leadflow.errors import NotFound
 from leadflow.lifecycle.models import qualifications
 from leadflow.rules import EventCondition, Scope, Snapshot
 from leadflow.rules.ast import AllOf, AnyOf, Condition, Not
-from leadflow.scoring.bulk import compute_states
+from leadflow.scoring.bulk import bulk_states
 from leadflow.scoring.decay import from_micros, to_micros
 from leadflow.scoring.engine import (
     ContactState,
@@ -41,12 +41,19 @@ from leadflow.scoring.engine import (
     read_score,
     record_event,
     score_contact,
-    state_sums,
     totals,
 )
 from leadflow.scoring.model import ScoringModel
 from leadflow.scoring.models import contact_scores, score_history, scoring_models
 from leadflow.scoring.parse import parse_model
+from leadflow.scoring.rewrite import (
+    Now,
+    Replaced,
+    bulk_rows,
+    changes,
+    replace_scores,
+    rows_of_states,
+)
 from leadflow.scoring.state import (
     StoredState,
     dump_state,
@@ -164,45 +171,14 @@ def rescore_contacts(
     contact_ids: Sequence[int] | None,
     *,
     cause: str,
-) -> Rescored:
+) -> Replaced:
     """Recompute the scores of ``contact_ids`` (None: every contact) from the log, in the
-    caller's transaction."""
-    states = _states(conn, model, now, contact_ids)
-    old = _stored_grades(conn, contact_ids)
-    if contact_ids is None:
-        conn.execute(delete(contact_scores))
-    else:
-        for chunk in chunked(sorted(set(contact_ids))):
-            conn.execute(delete(contact_scores).where(contact_scores.c.contact_id.in_(chunk)))
-    rows: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    for contact_id, state in states.items():
-        at = _as_of(state.engagement, now)
-        found = totals(model, state.fit, state_sums(state.engagement), to_micros(at))
-        rows.append(_row_of(contact_id, model, dump_state(state), found, at))
-        score = _Now(found.grade, found.total, at, model.version)
-        history += _changes(contact_id, old.get(contact_id), score, cause=cause, activity_id=None)
-    for page in chunked(rows, 2_000):
-        conn.execute(insert(contact_scores), page)
-    if history:
-        conn.execute(insert(score_history), history)
-        publish_each(conn, map(score_changed, history), now=now)
-    return Rescored(len(rows), sum(1 for h in history if h["kind"] == "grade"))
-
-
-class Rescored(NamedTuple):
-    scored: int
-    grade_changes: int
-
-
-def _states(
-    conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
-) -> dict[int, StoredState]:
-    """The states of these contacts (None: all) computed from storage: a few by replaying
-    their logs, more set-based."""
+    caller's transaction: a few by replaying their logs, more set-based."""
     if contact_ids is not None and len(contact_ids) <= PYTHON_RESCORE_MAX:
-        return _states_in_python(conn, model, now, contact_ids)
-    return compute_states(conn, model, now, contact_ids)
+        rows = rows_of_states(model, _states_in_python(conn, model, now, contact_ids), now)
+    else:
+        rows = bulk_rows(model, bulk_states(conn, model, now, contact_ids), now)
+    return replace_scores(conn, model, rows, contact_ids, now=now, cause=cause)
 
 
 def _as_of(engagement: ContactState, now: datetime) -> datetime:
@@ -248,21 +224,6 @@ def rescore_after_merge(
     model = active_model(conn)
     if model is not None:
         rescore_contacts(conn, model, now, [survivor_id], cause="merge")
-
-
-def _stored_grades(
-    conn: Connection, contact_ids: Sequence[int] | None
-) -> dict[int, tuple[str, float]]:
-    query = select(contact_scores.c.contact_id, contact_scores.c.grade, contact_scores.c.total)
-    found: dict[int, tuple[str, float]] = {}
-    chunks: Iterable[list[int] | None] = (
-        [None] if contact_ids is None else chunked(sorted(set(contact_ids)))
-    )
-    for chunk in chunks:
-        q = query if chunk is None else query.where(contact_scores.c.contact_id.in_(chunk))
-        for contact_id, grade, total in conn.execute(q):
-            found[contact_id] = (grade, total)
-    return found
 
 
 # -- the hot path --------------------------------------------------------------------------
@@ -340,10 +301,11 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
             rows.append(_row_of(contact_id, model, data, found, at_time))
         else:
             updates.append(_update_params(contact_id, model, data, found, to_time(at_time)))
-        history += _changes(
+        history += changes(
+            model.thresholds,
             contact_id,
             before,
-            _Now(found.grade, found.total, at_time, model.version),
+            Now(found.grade, found.total, at_time, model.version),
             cause="event",
             activity_id=evs[-1].activity_id,
         )
@@ -394,15 +356,6 @@ def _row_of(
         "as_of": at,
         "state": state,
     }
-
-
-class _Now(NamedTuple):
-    """What a history entry needs of a score just computed."""
-
-    grade: str
-    total: float
-    at: datetime
-    model_version: str
 
 
 def lock_for_scoring(conn: Connection, contact_ids: Iterable[int]) -> None:
@@ -488,50 +441,6 @@ def _score(model: ScoringModel, state: StoredState, at: datetime) -> Score:
     return read_score(model, state.engagement, fit_from_names(model, state.fit), at)
 
 
-def _changes(
-    contact_id: int,
-    before: tuple[str, float] | None,
-    score: Score | _Now,
-    *,
-    cause: str,
-    activity_id: int | None,
-) -> list[dict[str, Any]]:
-    """History rows for what changed from ``before`` (grade, total) to ``score``."""
-    base = {
-        "contact_id": contact_id,
-        "at": score.at,
-        "total": score.total,
-        "model_version": score.model_version,
-        "cause": cause,
-        "activity_id": activity_id,
-        "name": None,
-    }
-    found = []
-    old_grade = before[0] if before else None
-    if old_grade != score.grade:
-        found.append({**base, "kind": "grade", "before": old_grade, "after": score.grade})
-    old_total = before[1] if before else None
-    for name, minimum in _thresholds(score):
-        was = old_total is not None and old_total >= minimum
-        now_above = score.total >= minimum
-        if was != now_above:
-            found.append(
-                {
-                    **base,
-                    "kind": "threshold",
-                    "name": name,
-                    "before": "above" if was else "below",
-                    "after": "above" if now_above else "below",
-                }
-            )
-    return found
-
-
-def _thresholds(score: Score | _Now) -> tuple[tuple[str, float], ...]:
-    model = _PARSED.get(score.model_version)
-    return model.thresholds if model else ()
-
-
 @dataclass(frozen=True)
 class StoredScore:
     contact_id: int
@@ -551,7 +460,7 @@ def current_score(db: Database, ref: str | int, *, now: datetime) -> StoredScore
         ).first()
         if row is None:
             # Not scored yet (imported, say, and no event since): computed now, from storage.
-            state = _states(conn, model, now, [contact_id])[contact_id]
+            state = _states_in_python(conn, model, now, [contact_id])[contact_id]
             return StoredScore(contact_id, _score(model, state, _as_of(state.engagement, now)), now)
         if row.model_version != model.version:
             model = _model_of(conn, row.model_version)
