@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -67,7 +68,9 @@ async def _connections(url: str, count: int, key: str) -> list[Connection]:
     return made
 
 
-async def fixed_rate(url: str, bodies: list[bytes], rate: float, seconds: float, key: str) -> dict:
+async def fixed_rate(
+    url: str, bodies: list[bytes], rate: float, seconds: float, key: str
+) -> dict[str, Any]:
     """Offer ``rate`` requests a second for ``seconds``; latency from each one's due time."""
     total = min(len(bodies), int(rate * seconds))
     idle: asyncio.Queue[Connection] = asyncio.Queue()
@@ -91,7 +94,7 @@ async def fixed_rate(url: str, bodies: list[bytes], rate: float, seconds: float,
     return _report(statuses, latencies, time.perf_counter() - start)
 
 
-async def closed_loop(url: str, bodies: list[bytes], connections: int, key: str) -> dict:
+async def closed_loop(url: str, bodies: list[bytes], connections: int, key: str) -> dict[str, Any]:
     """Send every body as fast as ``connections`` keep-alive connections allow."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -113,7 +116,7 @@ async def closed_loop(url: str, bodies: list[bytes], connections: int, key: str)
     return _report(statuses, latencies, time.perf_counter() - start)
 
 
-def _report(statuses: Counter[int], latencies: list[float], seconds: float) -> dict:
+def _report(statuses: Counter[int], latencies: list[float], seconds: float) -> dict[str, Any]:
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:

@@ -50,9 +50,9 @@ from typing import Any
 from bench.harness import SCRATCH, Result, machine, run_isolated, scratch, timer
 from leadflow.clock import FrozenClock
 from leadflow.rules.ast import Op, Predicate, Scope
+from leadflow.scoring.decay import EPOCH
 from leadflow.scoring.model import EngagementRule, ScoringModel
 from leadflow.scoring.parse import SCORING_FILE, parse_model
-from leadflow.scoring.decay import EPOCH
 from leadflow.settings import Settings
 from leadflow.workspace import DATABASE_FILE, Workspace
 
@@ -193,7 +193,7 @@ def _check_floor_modules() -> None:
     try:
         import duckdb  # noqa: F401
         import numpy  # noqa: F401
-        import pyarrow  # type: ignore[import-untyped]  # noqa: F401
+        import pyarrow  # noqa: F401
     except ImportError as exc:
         raise SystemExit(
             f"the rescore benchmark needs duckdb, pyarrow and numpy ({exc}); "
@@ -503,7 +503,7 @@ def export_parquet(database: Path, target: Path) -> int:
     """The activities as the floor reads them: id, contact, type, time, properties (JSON
     text). Not timed."""
     import pyarrow as pa
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     schema = pa.schema(
         [
