@@ -9,8 +9,10 @@ from leadflow.activity.import_service import import_events
 from leadflow.activity.models import activities
 from leadflow.clock import FrozenClock
 from leadflow.contacts.inputs import ContactInput
+from leadflow.contacts.merge import merge_contacts
 from leadflow.contacts.service import capture_contact
 from leadflow.errors import InputFileError
+from leadflow.privacy.service import erase_contact
 from leadflow.storage.database import Database
 from tests.files import write_csv, write_jsonl
 
@@ -130,3 +132,30 @@ def test_the_format_comes_from_the_extension_or_is_asked_for(
     with pytest.raises(InputFileError, match="give --format"):
         import_events(db, clock, path, max_bytes=LIMIT)
     assert import_events(db, clock, path, fmt="jsonl", max_bytes=LIMIT).recorded == 1
+
+
+def test_rows_naming_an_erased_contact_are_rejected_and_its_email_makes_a_new_contact(
+    db: Database, clock: FrozenClock, tmp_path: Path
+):
+    kept = capture_contact(db, clock, ContactInput(email="jane@acme.com")).contact_id
+    gone = capture_contact(db, clock, ContactInput(email="joe@acme.com")).contact_id
+    merged = capture_contact(db, clock, ContactInput(email="jo@home.example")).contact_id
+    merge_contacts(db, clock, gone, merged, merged_by="sam")
+    erase_contact(db, clock, gone, requested_by="cli:sam")
+    path = write_jsonl(
+        tmp_path / "ev.jsonl",
+        [
+            {"type": "call", "contact_id": kept},
+            {"type": "call", "contact_id": gone},
+            {"type": "call", "contact_id": merged},
+            {"type": "call", "email": "joe@acme.com"},
+        ],
+    )
+
+    summary = import_events(db, clock, path, max_bytes=LIMIT, on_error="skip")
+
+    lines = (tmp_path / "ev.rejects.jsonl").read_text().splitlines()
+    assert (summary.recorded, summary.run.rejected, summary.contacts_created) == (2, 2, 1)
+    for line, contact_id in zip(lines, (gone, merged), strict=True):
+        assert f"contact {contact_id} was erased and takes no new data" in line
+    assert [contact_id for contact_id, _, _ in stored(db)] == [kept, merged + 1]

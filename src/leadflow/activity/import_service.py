@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from leadflow.activity.engine import PreparedEvent, prepare_event
 from leadflow.activity.imports import (
@@ -26,9 +26,10 @@ from leadflow.activity.imports import (
 from leadflow.activity.service import record_prepared
 from leadflow.clock import Clock
 from leadflow.contacts.models import contacts
-from leadflow.errors import InputFileError, ValidationError
+from leadflow.errors import ContactErased, InputFileError, ValidationError
 from leadflow.importing.runner import ImportRun, OnError, Rejected, RunStats, run_import
 from leadflow.importing.sources import CsvSource, JsonLinesSource, SourceRow, check_file
+from leadflow.privacy.tombstones import is_erased
 from leadflow.storage.database import Database
 from leadflow.storage.sql import chunked
 
@@ -155,25 +156,38 @@ def _prepare_row(columns: EventColumns | None, now: datetime, row: SourceRow) ->
 def _write(
     conn: Connection, items: list[PreparedRow], *, now: datetime, counts: _Counts
 ) -> list[Rejected]:
-    """Record the batch; rows naming a contact id that does not exist are given back."""
-    known = _existing_contacts(conn, {p.contact_id for _, p, _ in items if p.contact_id})
+    """Record the batch; rows naming a contact id that does not exist, or an erased
+    person's contact (which takes no new data), are given back."""
+    known, erased = _existing_contacts(conn, {p.contact_id for _, p, _ in items if p.contact_id})
     good: list[PreparedEvent] = []
-    missing: list[Rejected] = []
+    refused: list[Rejected] = []
     for row, prepared, column in items:
-        if prepared.contact_id is None or prepared.contact_id in known:
+        contact_id = prepared.contact_id
+        if contact_id is None or (contact_id in known and contact_id not in erased):
             good.append(prepared)
-        else:
-            reason = f"no contact with id {prepared.contact_id}"
-            missing.append(Rejected(row.row, row.cells, column, reason, row.record))
+            continue
+        reason = (
+            f"no contact with id {contact_id}"
+            if contact_id not in known
+            else ContactErased(contact_id).message
+        )
+        refused.append(Rejected(row.row, row.cells, column, reason, row.record))
     result = record_prepared(conn, good, now=now)
     counts.recorded += result.recorded
     counts.duplicates += result.duplicates
     counts.contacts_created += result.contacts_created
-    return missing
+    return refused
 
 
-def _existing_contacts(conn: Connection, ids: set[int]) -> set[int]:
+def _existing_contacts(conn: Connection, ids: set[int]) -> tuple[set[int], set[int]]:
+    """The ids that exist, and those of them erased (or merged into an erased contact)."""
     found: set[int] = set()
+    erased: set[int] = set()
+    gone = or_(is_erased(contacts.c.id), is_erased(contacts.c.merged_into_id))
     for chunk in chunked(sorted(ids)):
-        found.update(conn.execute(select(contacts.c.id).where(contacts.c.id.in_(chunk))).scalars())
-    return found
+        rows = conn.execute(select(contacts.c.id, gone).where(contacts.c.id.in_(chunk)))
+        for contact_id, is_gone in rows:
+            found.add(contact_id)
+            if is_gone:
+                erased.add(contact_id)
+    return found, erased
