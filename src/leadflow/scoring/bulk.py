@@ -293,7 +293,14 @@ class _Read:
         ).one()
         if low is None or high - low < ARROW_READ_MIN:
             return None
-        return IntColumns(self._path(), self.sql(" AND id > :low AND id <= :high"), low - 1, high)
+        return IntColumns(
+            self._path(),
+            self.sql(" AND id > :low AND id <= :high", text_columns=True),
+            low - 1,
+            high,
+            times=["at"],
+            codes={"code": self.types},
+        )
 
     def arrays(self, pending: IntColumns | None) -> tuple[Ints, Ints, Ints, Ints]:
         if pending is not None:
@@ -312,27 +319,31 @@ class _Read:
             raise RuntimeError("a whole-workspace read needs a SQLite file")
         return str(Path(database).resolve())
 
-    def sql(self, extra: str = "") -> str:
+    def sql(self, extra: str = "", *, text_columns: bool = False) -> str:
         """The query as text with its constants written in (ADBC runs it as it is), and
-        ``extra`` added to its WHERE."""
+        ``extra`` added to its WHERE. With ``text_columns`` (SQLite) the type and the time
+        come as stored, for the reader to turn into numbers."""
         quoted = [_quote(t) for t in self.types]
-        code = " ".join(f"WHEN {q} THEN {i}" for i, q in enumerate(quoted))
+        code = "CASE type " + " ".join(f"WHEN {q} THEN {i}" for i, q in enumerate(quoted)) + " END"
         kinds = ", ".join(quoted)
         if self.sqlite:
-            # Whole seconds of the text cut to the second, plus its six digits of micros:
-            # exact (strftime('%s') of a time with a fraction rounds to the millisecond).
-            at = (
-                "CAST(strftime('%s', substr(occurred_at, 1, 19)) AS INTEGER) * 1000000"
-                " + CAST(substr(occurred_at, 21, 6) AS INTEGER)"
-            )
             # +type, +occurred_at: no index; one pass over the table in id order reads
             # fewer pages than the type index's lookups of every row.
             where = f"+type IN ({kinds}) AND +occurred_at <= {_quote(str(sqlite_time(self.now)))}"
+            if text_columns:
+                code, at = "type", "occurred_at"
+            else:
+                # Whole seconds of the text cut to the second, plus its six digits of micros:
+                # exact (strftime('%s') of a time with a fraction rounds to the millisecond).
+                at = (
+                    "CAST(strftime('%s', substr(occurred_at, 1, 19)) AS INTEGER) * 1000000"
+                    " + CAST(substr(occurred_at, 21, 6) AS INTEGER)"
+                )
         else:
             at = "CAST(extract(epoch FROM occurred_at) * 1000000 AS BIGINT)"
             where = f"type IN ({kinds}) AND occurred_at <= :now"
         return (
-            f"SELECT id, contact_id, CASE type {code} END, {at} FROM activities"
+            f"SELECT id, contact_id, {code} AS code, {at} AS at FROM activities"
             f" WHERE {where}{extra} ORDER BY id"
         )
 

@@ -59,17 +59,23 @@ def rule_sums(
 ) -> RuleSums:
     """The rule's state per contact from its occurrences in recorded order (``half_life``
     in microseconds; None: no decay)."""
+    day = at // DAY_MICROS
+    # Positions of the occurrences, grouped by contact (and day), recorded order inside.
+    order = _grouped(contact, day if per_day is not None else None)
     if per_day is not None:
-        keep = _first_per_group(_day_keys(contact, at), per_day)
-        contact, at = contact[keep], at[keep]
-    order = np.argsort(contact, kind="stable")
-    contact, at = contact[order], at[order]
-    starts = _starts(contact)
+        order = order[_rank(_runs(contact[order], day[order]), order.size) < per_day]
     if total is not None:
-        rank = np.arange(contact.size) - np.repeat(starts, np.diff(np.append(starts, contact.size)))
-        keep = rank < total
-        contact, at = contact[keep], at[keep]
-        starts = _starts(contact)
+        # The total counts in recorded order: the day-sorted survivors sorted again by
+        # position (runs already in order: a stable sort of nearly sorted input is quick).
+        by_position = order[np.argsort(_pack(contact[order], order), kind="stable")]
+        kept = by_position[_rank(_starts(contact[by_position]), order.size) < total]
+        if per_day is not None:  # back in (contact, day) order
+            marked = np.zeros(contact.size, dtype=bool)
+            marked[kept] = True
+            kept = order[marked[order]]
+        order = kept
+    contact, at, day = contact[order], at[order], day[order]
+    starts = _starts(contact)
     counts = np.diff(np.append(starts, contact.size))
     ref = np.maximum.reduceat(at, starts) if contact.size else at[:0]
     if half_life is None:
@@ -81,7 +87,9 @@ def rule_sums(
     empty = np.empty(0, dtype=np.int64)
     day_contacts = days = day_counts = empty
     if per_day is not None:
-        day_contacts, days, day_counts = _day_counts(contact, at)
+        day_starts = _runs(contact, day)
+        day_contacts, days = contact[day_starts], day[day_starts] + EPOCH_ORDINAL
+        day_counts = np.diff(np.append(day_starts, contact.size)).astype(np.int64)
     return RuleSums(
         contacts=contact[starts],
         value=points * sums,
@@ -93,29 +101,49 @@ def rule_sums(
     )
 
 
-def _day_keys(contact: Ints, at: Ints) -> Ints:
-    """One integer per (contact, UTC day), ordered as the pairs are."""
-    day = at // DAY_MICROS
-    if day.size == 0:
-        return day
-    first, span = int(day.min()), int(day.max() - day.min()) + 1
-    if int(contact.max()) < np.iinfo(np.int64).max // span:
-        return contact * span + (day - first)
-    # Ids too large to pack: rank the pairs instead (one extra sort, still exact).
-    pairs = np.stack([contact, day], axis=1)
-    _, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64)
+def _grouped(contact: Ints, day: Ints | None) -> Ints:
+    """Positions sorted by (contact, day, position): one sort of packed integers when they
+    fit in 63 bits (sorting values beats argsort), else a lexsort."""
+    n = contact.size
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    group = contact - contact.min()
+    if day is not None:
+        first, span = int(day.min()), int(day.max() - day.min()) + 1
+        if int(group.max()) >= (1 << 62) // span:
+            return np.lexsort((np.arange(n), day, contact)).astype(np.int64)
+        group = group * span + (day - first)
+    bits = n.bit_length()
+    if int(group.max()) >= 1 << (62 - bits):
+        keys = (day, contact) if day is not None else (contact,)
+        return np.lexsort((np.arange(n), *keys)).astype(np.int64)
+    packed = np.sort((group << bits) | np.arange(n))
+    return packed & ((1 << bits) - 1)
 
 
-def _first_per_group(keys: Ints, limit: int) -> NDArray[np.bool_]:
-    """Which elements are among the first ``limit`` of their key, in the given order."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = _starts(ordered)
-    rank = np.arange(ordered.size) - np.repeat(starts, np.diff(np.append(starts, ordered.size)))
-    keep = np.empty(keys.size, dtype=bool)
-    keep[order] = rank < limit
-    return keep
+def _pack(contact: Ints, position: Ints) -> Ints:
+    """One sortable integer per (contact, position), or a rank of the pairs if too big."""
+    if contact.size == 0:
+        return contact
+    bits = int(position.max()).bit_length()
+    group = contact - contact.min()
+    if int(group.max()) < 1 << (62 - bits):
+        packed: Ints = (group << bits) | position
+        return packed
+    return np.asarray(np.lexsort((position, contact)).argsort(), dtype=np.int64)
+
+
+def _runs(contact: Ints, day: Ints) -> Ints:
+    """Where each run of equal (contact, day) begins, the pairs being grouped."""
+    if contact.size == 0:
+        return np.empty(0, dtype=np.int64)
+    new = (contact[1:] != contact[:-1]) | (day[1:] != day[:-1])
+    return np.flatnonzero(np.concatenate(([True], new)))
+
+
+def _rank(starts: Ints, size: int) -> Ints:
+    """Each element's place in its run (0 first), from where the runs of ``size`` begin."""
+    return np.arange(size) - np.repeat(starts, np.diff(np.append(starts, size)))
 
 
 def _starts(ordered: Ints) -> Ints:
@@ -123,19 +151,6 @@ def _starts(ordered: Ints) -> Ints:
     if ordered.size == 0:
         return np.empty(0, dtype=np.int64)
     return np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-
-
-def _day_counts(contact: Ints, at: Ints) -> tuple[Ints, Ints, Ints]:
-    """Scored occurrences per (contact, day ordinal), sorted by both (``contact`` sorted)."""
-    day = at // DAY_MICROS
-    order = np.lexsort((day, contact))
-    contact, day = contact[order], day[order]
-    if contact.size == 0:
-        return contact, day, contact.copy()
-    new = np.concatenate(([True], (contact[1:] != contact[:-1]) | (day[1:] != day[:-1])))
-    starts = np.flatnonzero(new)
-    counts = np.diff(np.append(starts, contact.size))
-    return contact[starts], day[starts] + EPOCH_ORDINAL, counts.astype(np.int64)
 
 
 @dataclass(frozen=True)

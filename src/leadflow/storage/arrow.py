@@ -14,9 +14,11 @@ table itself.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +33,22 @@ class IntColumns:
     """A read running in child processes: :meth:`result` waits for it. The caller works on
     meanwhile (the children take their own cores)."""
 
-    def __init__(self, database: str, sql: str, low: int, high: int, *, parts: int = 2) -> None:
+    def __init__(
+        self,
+        database: str,
+        sql: str,
+        low: int,
+        high: int,
+        *,
+        times: Sequence[str] = (),
+        codes: Mapping[str, Sequence[str]] | None = None,
+        parts: int = 2,
+    ) -> None:
         """``sql`` has ``:low`` and ``:high`` where each part's bounds go and orders by id;
-        every column it selects must be a non-null integer. Ids in (low, high] are read."""
+        every column it selects must be a non-null integer, or one of ``times`` (stored UTC
+        text, read as microseconds since the epoch), or of ``codes`` (read as the value's
+        position in its list; a value not listed is an error). Ids in (low, high] are
+        read."""
         self._database = database
         self._folder = tempfile.TemporaryDirectory(prefix="leadflow-read-")
         bounds = [low + (high - low) * k // parts for k in range(parts)] + [high]
@@ -41,8 +56,10 @@ class IntColumns:
         self._children = []
         try:
             for target, start, end in zip(self._targets, bounds, bounds[1:], strict=False):
-                query = Path(target).with_suffix(".sql")
-                query.write_text(sql.replace(":low", str(start)).replace(":high", str(end)))
+                ranged = sql.replace(":low", str(start)).replace(":high", str(end))
+                request = {"sql": ranged, "times": list(times), "codes": dict(codes or {})}
+                query = Path(target).with_suffix(".json")
+                query.write_text(json.dumps(request))
                 self._children.append(_start(database, target, query))
         except BaseException:
             self.close()
@@ -58,10 +75,14 @@ class IntColumns:
             tables = [pa.ipc.open_file(pa.memory_map(t)).read_all() for t in self._targets]
             table = pa.concat_tables(tables)
             # Copied out of the mapped files before the folder goes.
-            return [
-                np.array(table.column(i).to_numpy(), dtype=np.int64)
-                for i in range(table.num_columns)
-            ]
+            columns = []
+            for i in range(table.num_columns):
+                column = table.column(i)
+                if column.null_count:
+                    name = table.schema.names[i]
+                    raise StorageError(f"database {self._database}: {name} has values not read")
+                columns.append(np.array(column.to_numpy(), dtype=np.int64))
+            return columns
         finally:
             self.close()
 
