@@ -288,8 +288,13 @@ class _Read:
         is :meth:`arrays`' own query)."""
         if not (self.types and self.sqlite and self.contact_ids is None):
             return None
+        # Two scalar subqueries: SQLite answers a lone min() or max() from the index, but
+        # scans the table for both in one SELECT.
         low, high = self.conn.execute(
-            select(func.min(activities.c.id), func.max(activities.c.id))
+            select(
+                select(func.min(activities.c.id)).scalar_subquery(),
+                select(func.max(activities.c.id)).scalar_subquery(),
+            )
         ).one()
         if low is None or high - low < ARROW_READ_MIN:
             return None

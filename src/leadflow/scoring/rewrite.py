@@ -21,14 +21,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
+from leadflow.activity.store import type_time
 from leadflow.scoring.bulk import BulkStates
 from leadflow.scoring.columnar import Floats, Ints, RuleSums, score_columns
 from leadflow.scoring.decay import from_micros, to_micros
 from leadflow.scoring.engine import state_sums, totals
 from leadflow.scoring.model import ScoringModel
-from leadflow.scoring.models import contact_scores, score_history
+from leadflow.scoring.models import contact_scores
 from leadflow.scoring.state import StoredState, dump_state
 from leadflow.storage.metadata import sqlite_time
 from leadflow.storage.sql import chunked
@@ -209,9 +210,44 @@ def replace_scores(
         cursor.close()
     history = _history(model, rows, old, cause=cause)
     if history:
-        conn.execute(insert(score_history), history)
+        _insert_history(conn, history)
         publish_each(conn, map(score_changed, history), now=now)
     return Replaced(rows.contact_ids.size, sum(1 for h in history if h["kind"] == "grade"))
+
+
+_HISTORY = (
+    "contact_id",
+    "at",
+    "kind",
+    "name",
+    "before",
+    "after",
+    "total",
+    "model_version",
+    "cause",
+    "activity_id",
+)
+
+
+def _insert_history(conn: Connection, history: list[dict[str, Any]]) -> None:
+    """The history rows through the driver's executemany (a rescore may write 100,000s)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in _HISTORY)
+    sql = f"INSERT INTO score_history ({names}) VALUES ({', '.join([mark] * len(_HISTORY))})"
+    to_time = type_time(conn.dialect)
+    params = (
+        [to_time(v) if c == "at" else v for c, v in zip(_HISTORY, _values(h), strict=True)]
+        for h in history
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
+
+
+def _values(row: dict[str, Any]) -> list[Any]:
+    return [row[c] for c in _HISTORY]
 
 
 _COLUMNS = ("contact_id", "model_version", "fit", "engagement", "total", "grade", "as_of", "state")

@@ -29,6 +29,7 @@ from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.contacts.queries import resolve_contact_id
 from leadflow.errors import NotFound
 from leadflow.lifecycle.models import qualifications
+from leadflow.memory import paused_gc
 from leadflow.rules import EventCondition, Scope, Snapshot
 from leadflow.rules.ast import AllOf, AnyOf, Condition, Not
 from leadflow.scoring.bulk import bulk_states
@@ -176,9 +177,10 @@ def rescore_contacts(
     caller's transaction: a few by replaying their logs, more set-based."""
     if contact_ids is not None and len(contact_ids) <= PYTHON_RESCORE_MAX:
         rows = rows_of_states(model, _states_in_python(conn, model, now, contact_ids), now)
-    else:
+        return replace_scores(conn, model, rows, contact_ids, now=now, cause=cause)
+    with paused_gc():  # millions of short-lived tuples, no cycles (leadflow.memory)
         rows = bulk_rows(model, bulk_states(conn, model, now, contact_ids), now)
-    return replace_scores(conn, model, rows, contact_ids, now=now, cause=cause)
+        return replace_scores(conn, model, rows, contact_ids, now=now, cause=cause)
 
 
 def _as_of(engagement: ContactState, now: datetime) -> datetime:
