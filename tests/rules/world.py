@@ -19,6 +19,7 @@ from leadflow.activity.models import activities
 from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.lifecycle.models import qualifications
 from leadflow.rules.ast import Condition
+from leadflow.rules.columnar import column_fields, evaluate_columns, read_columns
 from leadflow.rules.compile import TimeBinds, compile_condition, compile_condition_for_any_time
 from leadflow.rules.evaluate import Snapshot
 from leadflow.scoring.models import contact_scores
@@ -180,6 +181,19 @@ def sql_matches_any_time(
     query = select(contacts.c.id).where(contacts.c.id.in_(ids), expr)
     with db.read() as conn:
         return set(conn.scalars(query, binds.values(now)))
+
+
+def columnar_matches(
+    db: Database, condition: Condition, ids: list[int], now: datetime
+) -> set[int] | None:
+    """The same, decided on columns (None: the condition reads more than they hold)."""
+    fields = column_fields(condition)
+    if fields is None:
+        return None
+    with db.read() as conn:
+        found, values = read_columns(conn, fields, contacts.c.id.in_(ids))
+    held = evaluate_columns(condition, values, found.size, now)
+    return {int(i) for i, hit in zip(found.tolist(), held.tolist(), strict=True) if hit}
 
 
 def erase(db: Database, ids: list[int]) -> None:

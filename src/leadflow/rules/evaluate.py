@@ -10,7 +10,7 @@ evidence. ``docs/conditions.md`` states the semantics; ``compile.py`` implements
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -160,7 +160,7 @@ def holds(predicate: Predicate, value: Any, now: datetime) -> bool:
         assert isinstance(operand, tuple)
         return any(_equals(value, item) for item in operand)
     if op in (Op.CONTAINS, Op.STARTS_WITH, Op.REGEX):
-        return isinstance(value, str) and _text_test(op, fold(value), operand)
+        return isinstance(value, str) and text_matcher(op, operand)(fold(value))
     if op in (Op.BEFORE, Op.AFTER, Op.WITHIN):
         return isinstance(value, datetime) and _time_test(op, value, operand, now)
     number = as_number(value)
@@ -190,13 +190,17 @@ def _equals(value: Any, operand: Any) -> bool:
     return number is not None and number == operand
 
 
-def _text_test(op: Op, folded: str, operand: Any) -> bool:
+def text_matcher(op: Op, operand: Any) -> Callable[[str], bool]:
+    """The test contains, starts_with or regex applies to a folded text."""
     if op is Op.CONTAINS:
-        return fold(operand) in folded
+        needle = fold(operand)
+        return lambda folded: needle in folded
     if op is Op.STARTS_WITH:
-        return folded.startswith(fold(operand))
+        prefix = fold(operand)
+        return lambda folded: folded.startswith(prefix)
     assert isinstance(operand, Regex)
-    return _compiled(operand.python).search(folded) is not None
+    search = _compiled(operand.python).search
+    return lambda folded: search(folded) is not None
 
 
 @lru_cache(maxsize=512)

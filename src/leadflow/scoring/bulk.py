@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from leadflow.activity.models import activities
 from leadflow.contacts.models import contacts
+from leadflow.rules.columnar import column_fields, evaluate_columns, read_columns
 from leadflow.rules.compile import compile_condition, compile_event_filter
 from leadflow.scoring.columnar import Ints, RuleSums, rule_sums
 from leadflow.scoring.decay import RuleState, from_micros
@@ -135,41 +136,48 @@ def _days_by_contact(sums: RuleSums) -> dict[int, dict[int, int]]:
 def fit_matrix(
     conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
 ) -> tuple[Ints, NDArray[np.bool_]]:
-    """The active contacts asked for (ascending) and which fit rules hold for each."""
-    ids: list[int] = []
-    hits: list[tuple[int, ...]] = []
-    for row in _fit_rows(conn, model, now, contact_ids):
-        ids.append(row[0])
-        hits.append(row[1:])
-    width = len(model.fit_rules)
-    matrix = np.array(hits, dtype=bool).reshape(len(ids), width)
-    return np.array(ids, dtype=np.int64), matrix
+    """The active contacts asked for (ascending) and which fit rules hold for each.
 
-
-def fit_names(
-    conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
-) -> Iterator[tuple[int, tuple[str, ...]]]:
-    """(contact id, the fit rules that hold) for each active contact asked for."""
+    A rule on the contact's and its account's own fields is decided on their columns in
+    Python (:mod:`leadflow.rules.columnar`: a regex per distinct value, not a callback
+    from SQL per row); the others (touches, activity, score...) by their compiled SQL.
+    """
     rules = model.fit_rules
-    for row in _fit_rows(conn, model, now, contact_ids):
-        yield row[0], tuple(rule.name for rule, hit in zip(rules, row[1:], strict=True) if hit)
-
-
-def _fit_rows(
-    conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
-) -> Iterator[Any]:
+    fields = {i: column_fields(rule.condition) for i, rule in enumerate(rules)}
+    on_columns = [i for i, found in fields.items() if found is not None]
+    in_sql = [i for i, found in fields.items() if found is None]
+    wanted = frozenset(f for i in on_columns for f in fields[i] or ())
     tests = [
-        case((compile_condition(rule.condition, now=now), 1), else_=0).label(f"r{i}")
-        for i, rule in enumerate(model.fit_rules)
+        case((compile_condition(rules[i].condition, now=now), 1), else_=0).label(f"r{i}")
+        for i in in_sql
     ]
-    base = select(contacts.c.id, *tests).where(contacts.c.status == "active")
-    pages: Iterator[ColumnElement[bool]]
+    id_parts: list[Ints] = []
+    hit_parts: list[NDArray[np.bool_]] = []
+    for page in _pages(conn, contact_ids):
+        where = and_(contacts.c.status == "active", page)
+        query = select(contacts.c.id, *tests).where(where).order_by(contacts.c.id)
+        rows = conn.execute(query).all() if in_sql or not on_columns else []
+        if on_columns:
+            ids, values = read_columns(conn, wanted, where)
+        else:
+            ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        hits = np.zeros((ids.size, len(rules)), dtype=bool)
+        for i in on_columns:
+            hits[:, i] = evaluate_columns(rules[i].condition, values, ids.size, now)
+        if in_sql:
+            from_sql = np.array([row[1:] for row in rows], dtype=bool).reshape(-1, len(in_sql))
+            hits[:, in_sql] = from_sql
+        id_parts.append(ids)
+        hit_parts.append(hits)
+    if not id_parts:
+        return np.empty(0, dtype=np.int64), np.zeros((0, len(rules)), dtype=bool)
+    return np.concatenate(id_parts), np.concatenate(hit_parts)
+
+
+def _pages(conn: Connection, contact_ids: Sequence[int] | None) -> Iterator[ColumnElement[bool]]:
     if contact_ids is None:
-        pages = _id_pages(conn)
-    else:
-        pages = (contacts.c.id.in_(chunk) for chunk in chunked(sorted(set(contact_ids))))
-    for where in pages:
-        yield from conn.execute(base.where(where).order_by(contacts.c.id))
+        return _id_pages(conn)
+    return (contacts.c.id.in_(chunk) for chunk in chunked(sorted(set(contact_ids))))
 
 
 def _id_pages(conn: Connection) -> Iterator[ColumnElement[bool]]:

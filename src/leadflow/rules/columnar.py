@@ -1,0 +1,186 @@
+"""Evaluating a condition for many contacts at once, on columns of their field values.
+
+For bulk work (rescoring every contact's fit) where the compiled SQL would call back into
+Python for each regex and each row. A condition qualifies when it reads only the contact's
+and its account's own columns and custom properties (:func:`column_fields`); touches,
+activity, score and qualification need the SQL path.
+
+The answers are :func:`leadflow.rules.evaluate.holds`'s by construction: each predicate is
+decided by ``holds`` itself, once per distinct value of its field, and the text tests
+(contains, starts_with, regex) by the same matcher ``holds`` uses, on each value folded
+once. Values are read with the tables' own column types (aware datetimes, floats), and a
+property as the JSON parser gives it (a JSON true stays ``True``, never ``1``). The
+property test in ``tests/rules/test_agreement.py`` holds this, the evaluator and the SQL to
+the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+from sqlalchemy import Connection, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from leadflow.contacts.models import accounts, contacts
+from leadflow.rules.ast import AllOf, AnyOf, Condition, Field, Not, Op, Predicate, Scope
+from leadflow.rules.evaluate import holds, text_matcher
+from leadflow.rules.vocabulary import fold
+
+Bools = NDArray[np.bool_]
+
+# The columns a condition may read here: the contact's and its account's stored ones
+# (contact.last_activity_at, stage, owner and the like come from other tables).
+_COLUMNS = {
+    Scope.CONTACT: contacts,
+    Scope.ACCOUNT: accounts,
+}
+_DERIVED = {(Scope.CONTACT, "last_activity_at")}
+_TEXT_TESTS = (Op.CONTAINS, Op.STARTS_WITH, Op.REGEX)
+
+
+def column_fields(condition: Condition) -> frozenset[Field] | None:
+    """The fields ``condition`` reads, or None when it reads anything but the contact's and
+    its account's own columns and properties."""
+    if isinstance(condition, AllOf | AnyOf):
+        found: set[Field] = set()
+        for item in condition.items:
+            fields = column_fields(item)
+            if fields is None:
+                return None
+            found |= fields
+        return frozenset(found)
+    if isinstance(condition, Not):
+        return column_fields(condition.item)
+    if not isinstance(condition, Predicate):
+        return None
+    field = condition.field
+    table = _COLUMNS.get(field.scope)
+    if table is None or (field.scope, field.column) in _DERIVED or field.column not in table.c:
+        return None
+    return frozenset([field])
+
+
+def read_columns(
+    conn: Connection, fields: frozenset[Field], where: ColumnElement[bool]
+) -> tuple[NDArray[np.int64], dict[Field, list[Any]]]:
+    """The ids of the contacts ``where`` selects (ascending) and each field's values, as
+    the evaluator's snapshot would hold them (None: missing)."""
+    ordered = sorted(fields, key=lambda f: (f.scope.value, f.column, f.key or ""))
+    sqlite = conn.dialect.name == "sqlite"
+    columns: list[ColumnElement[Any]] = []
+    for field in ordered:
+        columns += _selected(field, sqlite)
+    query = (
+        select(contacts.c.id, *columns)
+        .select_from(contacts.outerjoin(accounts, accounts.c.id == contacts.c.account_id))
+        .where(where)
+        .order_by(contacts.c.id)
+    )
+    rows = conn.execute(query).all()
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    values: dict[Field, list[Any]] = {}
+    at = 1
+    for field in ordered:
+        if field.key is not None and sqlite:
+            values[field] = [_json_value(row[at], row[at + 1]) for row in rows]
+            at += 2
+        else:
+            values[field] = [row[at] for row in rows]
+            at += 1
+    return ids, values
+
+
+def _selected(field: Field, sqlite: bool) -> list[ColumnElement[Any]]:
+    column = _COLUMNS[field.scope].c[field.column]
+    if field.key is None:
+        return [column]
+    path: ColumnElement[Any] = literal_column(
+        f"'$.\"{field.key}\"'"
+    )  # keys are [A-Za-z0-9_-] (vocabulary)
+    if sqlite:
+        # json_extract gives 1 for a JSON true: its json_type tells the two apart.
+        return [func.json_type(column, path), func.json_extract(column, path)]
+    return [column[field.key]]  # PostgreSQL: ``->``, parsed by the driver
+
+
+def _json_value(kind: str | None, value: Any) -> Any:
+    """A property's value from SQLite's json_type and json_extract, as JSON parses it."""
+    if kind in (None, "null"):
+        return None
+    if kind == "true":
+        return True
+    if kind == "false":
+        return False
+    if kind in ("array", "object"):
+        return orjson.loads(value)
+    return value
+
+
+def evaluate_columns(
+    condition: Condition, values: Mapping[Field, Sequence[Any]], size: int, now: datetime
+) -> Bools:
+    """Whether ``condition`` holds for each of ``size`` contacts, given every field's values
+    (see :func:`column_fields`) in the same contact order."""
+    folded: dict[Field, list[str | None]] = {}
+    return _evaluate(condition, values, size, now, folded)
+
+
+def _evaluate(
+    condition: Condition,
+    values: Mapping[Field, Sequence[Any]],
+    size: int,
+    now: datetime,
+    folded: dict[Field, list[str | None]],
+) -> Bools:
+    if isinstance(condition, AllOf):
+        result = np.ones(size, dtype=bool)
+        for item in condition.items:
+            result &= _evaluate(item, values, size, now, folded)
+        return result
+    if isinstance(condition, AnyOf):
+        result = np.zeros(size, dtype=bool)
+        for item in condition.items:
+            result |= _evaluate(item, values, size, now, folded)
+        return result
+    if isinstance(condition, Not):
+        return ~_evaluate(condition.item, values, size, now, folded)
+    assert isinstance(condition, Predicate), "column_fields admits nothing else"
+    if condition.op in _TEXT_TESTS:
+        return _text_tests(condition, values, folded)
+    return _by_distinct_value(condition, values[condition.field], now)
+
+
+def _text_tests(
+    predicate: Predicate,
+    values: Mapping[Field, Sequence[Any]],
+    folded: dict[Field, list[str | None]],
+) -> Bools:
+    """contains, starts_with, regex: false on a value that is not text, else the matcher on
+    the folded text (each field folded once, whatever number of tests read it)."""
+    texts = folded.get(predicate.field)
+    if texts is None:
+        texts = [fold(v) if isinstance(v, str) else None for v in values[predicate.field]]
+        folded[predicate.field] = texts
+    test = text_matcher(predicate.op, predicate.operand)
+    return np.fromiter((t is not None and test(t) for t in texts), dtype=bool, count=len(texts))
+
+
+def _by_distinct_value(predicate: Predicate, column: Sequence[Any], now: datetime) -> Bools:
+    """``holds`` once per distinct value (its type part of the key: True is not 1)."""
+    answers: dict[Any, bool] = {}
+    found = np.empty(len(column), dtype=bool)
+    for i, value in enumerate(column):
+        try:
+            key = (value.__class__, value)
+            answer = answers.get(key)
+            if answer is None:
+                answer = answers[key] = holds(predicate, value, now)
+        except TypeError:  # unhashable (a list or object property): decided on its own
+            answer = holds(predicate, value, now)
+        found[i] = answer
+    return found
