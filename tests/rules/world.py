@@ -191,8 +191,8 @@ def columnar_matches(
     if fields is None:
         return None
     with db.read() as conn:
-        found, values = read_columns(conn, fields, contacts.c.id.in_(ids))
-    held = evaluate_columns(condition, values, found.size, now)
+        found, columns = read_columns(conn, fields, contacts.c.id.in_(ids))
+    held = evaluate_columns(condition, columns, now)
     return {int(i) for i, hit in zip(found.tolist(), held.tolist(), strict=True) if hit}
 
 

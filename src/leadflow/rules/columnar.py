@@ -67,7 +67,7 @@ def column_fields(condition: Condition) -> frozenset[Field] | None:
 
 def read_columns(
     conn: Connection, fields: frozenset[Field], where: ColumnElement[bool]
-) -> tuple[NDArray[np.int64], dict[Field, list[Any]]]:
+) -> tuple[NDArray[np.int64], Columns]:
     """The ids of the contacts ``where`` selects (ascending) and each field's values, as
     the evaluator's snapshot would hold them (None: missing)."""
     ordered = sorted(fields, key=lambda f: (f.scope.value, f.column, f.key or ""))
@@ -92,7 +92,7 @@ def read_columns(
         else:
             values[field] = [row[at] for row in rows]
             at += 1
-    return ids, values
+    return ids, Columns(values, len(rows))
 
 
 def _selected(field: Field, sqlite: bool) -> list[ColumnElement[Any]]:
@@ -121,66 +121,58 @@ def _json_value(kind: str | None, value: Any) -> Any:
     return value
 
 
-def evaluate_columns(
-    condition: Condition, values: Mapping[Field, Sequence[Any]], size: int, now: datetime
-) -> Bools:
-    """Whether ``condition`` holds for each of ``size`` contacts, given every field's values
-    (see :func:`column_fields`) in the same contact order."""
-    folded: dict[Field, list[str | None]] = {}
-    return _evaluate(condition, values, size, now, folded)
+class Columns:
+    """Some contacts' field values, one list per field in one contact order, with each
+    text field folded once however many tests read it."""
+
+    def __init__(self, values: Mapping[Field, Sequence[Any]], size: int) -> None:
+        self.values = values
+        self.size = size
+        self._folded: dict[Field, list[str | None]] = {}
+
+    def folded(self, field: Field) -> list[str | None]:
+        texts = self._folded.get(field)
+        if texts is None:
+            texts = [fold(v) if isinstance(v, str) else None for v in self.values[field]]
+            self._folded[field] = texts
+        return texts
 
 
-def _evaluate(
-    condition: Condition,
-    values: Mapping[Field, Sequence[Any]],
-    size: int,
-    now: datetime,
-    folded: dict[Field, list[str | None]],
-) -> Bools:
+def evaluate_columns(condition: Condition, columns: Columns, now: datetime) -> Bools:
+    """Whether ``condition`` holds for each contact of ``columns`` (which must hold every
+    field :func:`column_fields` names)."""
     if isinstance(condition, AllOf):
-        result = np.ones(size, dtype=bool)
+        result = np.ones(columns.size, dtype=bool)
         for item in condition.items:
-            result &= _evaluate(item, values, size, now, folded)
+            result &= evaluate_columns(item, columns, now)
         return result
     if isinstance(condition, AnyOf):
-        result = np.zeros(size, dtype=bool)
+        result = np.zeros(columns.size, dtype=bool)
         for item in condition.items:
-            result |= _evaluate(item, values, size, now, folded)
+            result |= evaluate_columns(item, columns, now)
         return result
     if isinstance(condition, Not):
-        return ~_evaluate(condition.item, values, size, now, folded)
+        return ~evaluate_columns(condition.item, columns, now)
     assert isinstance(condition, Predicate), "column_fields admits nothing else"
     if condition.op in _TEXT_TESTS:
-        return _text_tests(condition, values, folded)
-    return _by_distinct_value(condition, values[condition.field], now)
-
-
-def _text_tests(
-    predicate: Predicate,
-    values: Mapping[Field, Sequence[Any]],
-    folded: dict[Field, list[str | None]],
-) -> Bools:
-    """contains, starts_with, regex: false on a value that is not text, else the matcher on
-    the folded text (each field folded once, whatever number of tests read it)."""
-    texts = folded.get(predicate.field)
-    if texts is None:
-        texts = [fold(v) if isinstance(v, str) else None for v in values[predicate.field]]
-        folded[predicate.field] = texts
-    test = text_matcher(predicate.op, predicate.operand)
-    return np.fromiter((t is not None and test(t) for t in texts), dtype=bool, count=len(texts))
+        # contains, starts_with, regex: false on a value that is not text, else the matcher
+        # on the folded text.
+        test = text_matcher(condition.op, condition.operand)
+        texts = columns.folded(condition.field)
+        return np.fromiter((t is not None and test(t) for t in texts), bool, len(texts))
+    return _by_distinct_value(condition, columns.values[condition.field], now)
 
 
 def _by_distinct_value(predicate: Predicate, column: Sequence[Any], now: datetime) -> Bools:
-    """``holds`` once per distinct value (its type part of the key: True is not 1)."""
-    answers: dict[Any, bool] = {}
-    found = np.empty(len(column), dtype=bool)
-    for i, value in enumerate(column):
-        try:
-            key = (value.__class__, value)
-            answer = answers.get(key)
-            if answer is None:
-                answer = answers[key] = holds(predicate, value, now)
-        except TypeError:  # unhashable (a list or object property): decided on its own
-            answer = holds(predicate, value, now)
-        found[i] = answer
-    return found
+    """``holds`` once per distinct value."""
+    kinds = set(map(type, column))
+    if kinds & {list, dict}:  # unhashable (a list or object property): one by one
+        return np.fromiter((holds(predicate, v, now) for v in column), bool, len(column))
+    if bool in kinds and len(kinds - {type(None)}) > 1:
+        # True == 1 as dict keys: with booleans among other values, the type is in the key.
+        keys: Sequence[Any] = [(v.__class__, v) for v in column]
+        answers = {k: holds(predicate, k[1], now) for k in set(keys)}
+    else:
+        keys = column
+        answers = {v: holds(predicate, v, now) for v in set(column)}
+    return np.fromiter(map(answers.__getitem__, keys), dtype=bool, count=len(keys))

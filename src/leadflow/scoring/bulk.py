@@ -158,12 +158,12 @@ def fit_matrix(
         query = select(contacts.c.id, *tests).where(where).order_by(contacts.c.id)
         rows = conn.execute(query).all() if in_sql or not on_columns else []
         if on_columns:
-            ids, values = read_columns(conn, wanted, where)
+            ids, columns = read_columns(conn, wanted, where)
         else:
             ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         hits = np.zeros((ids.size, len(rules)), dtype=bool)
         for i in on_columns:
-            hits[:, i] = evaluate_columns(rules[i].condition, values, ids.size, now)
+            hits[:, i] = evaluate_columns(rules[i].condition, columns, now)
         if in_sql:
             from_sql = np.array([row[1:] for row in rows], dtype=bool).reshape(-1, len(in_sql))
             hits[:, in_sql] = from_sql

@@ -193,12 +193,31 @@ def replace_scores(
 ) -> Replaced:
     """Swap the stored scores of ``contact_ids`` (None: all) for ``rows`` and record what
     changed, in the caller's transaction."""
+    old = clear_scores(conn, contact_ids)
+    return write_scores(conn, model, rows, old, now=now, cause=cause)
+
+
+def clear_scores(conn: Connection, contact_ids: Sequence[int] | None) -> OldScores:
+    """Delete the stored scores of ``contact_ids`` (None: all); what they were."""
     old = _stored(conn, contact_ids)
     if contact_ids is None:
         conn.execute(delete(contact_scores))
     else:
         for chunk in chunked(sorted(set(contact_ids))):
             conn.execute(delete(contact_scores).where(contact_scores.c.contact_id.in_(chunk)))
+    return old
+
+
+def write_scores(
+    conn: Connection,
+    model: ScoringModel,
+    rows: ScoreRows,
+    old: OldScores,
+    *,
+    now: datetime,
+    cause: str,
+) -> Replaced:
+    """Insert the new scores (their old rows cleared) and record what changed from ``old``."""
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
     sql = f"INSERT INTO contact_scores ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * 8)})"
@@ -279,13 +298,13 @@ def _params(
 
 
 @dataclass(frozen=True)
-class _Old:
+class OldScores:
     contact_ids: Ints  # ascending
     grade: list[str]
     total: Floats
 
 
-def _stored(conn: Connection, contact_ids: Sequence[int] | None) -> _Old:
+def _stored(conn: Connection, contact_ids: Sequence[int] | None) -> OldScores:
     sql = "SELECT contact_id, grade, total FROM contact_scores"
     rows: list[Any] = []
     if contact_ids is None:
@@ -296,11 +315,13 @@ def _stored(conn: Connection, contact_ids: Sequence[int] | None) -> _Old:
             rows += conn.execute(query.where(contact_scores.c.contact_id.in_(chunk)))
         rows.sort(key=lambda row: row[0])
     ids, grades, totals = zip(*rows, strict=True) if rows else ((), (), ())
-    return _Old(np.array(ids, dtype=np.int64), list(grades), np.array(totals, dtype=np.float64))
+    return OldScores(
+        np.array(ids, dtype=np.int64), list(grades), np.array(totals, dtype=np.float64)
+    )
 
 
 def _history(
-    model: ScoringModel, rows: ScoreRows, old: _Old, *, cause: str
+    model: ScoringModel, rows: ScoreRows, old: OldScores, *, cause: str
 ) -> list[dict[str, Any]]:
     """History rows for the contacts whose grade changed or that crossed a threshold."""
     n = rows.contact_ids.size

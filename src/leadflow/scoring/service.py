@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -52,8 +53,10 @@ from leadflow.scoring.rewrite import (
     Replaced,
     bulk_rows,
     changes,
+    clear_scores,
     replace_scores,
     rows_of_states,
+    write_scores,
 )
 from leadflow.scoring.state import (
     StoredState,
@@ -179,8 +182,14 @@ def rescore_contacts(
         rows = rows_of_states(model, _states_in_python(conn, model, now, contact_ids), now)
         return replace_scores(conn, model, rows, contact_ids, now=now, cause=cause)
     with paused_gc():  # millions of short-lived tuples, no cycles (leadflow.memory)
-        rows = bulk_rows(model, bulk_states(conn, model, now, contact_ids), now)
-        return replace_scores(conn, model, rows, contact_ids, now=now, cause=cause)
+        states = bulk_states(conn, model, now, contact_ids)
+        # The new rows are built (NumPy, Arrow: mostly without the GIL) while this thread
+        # reads the old grades and deletes the old rows (SQLite: without the GIL too).
+        with ThreadPoolExecutor(1, thread_name_prefix="leadflow-rescore") as pool:
+            building = pool.submit(bulk_rows, model, states, now)
+            old = clear_scores(conn, contact_ids)
+            rows = building.result()
+        return write_scores(conn, model, rows, old, now=now, cause=cause)
 
 
 def _as_of(engagement: ContactState, now: datetime) -> datetime:
