@@ -176,3 +176,42 @@ def test_stored_states_read_back_as_the_objects_the_set_based_path_builds(
         stored = conn.execute(select(contact_scores.c.contact_id, contact_scores.c.state)).one()
         built = bulk.compute_states(conn, model, clock.now(), [stored.contact_id])
     assert load_state(stored.state) == built[stored.contact_id]
+
+
+def test_a_regex_filter_runs_in_the_parent_and_gives_the_same_scores(
+    workspace: Workspace, clock: FrozenClock, arrow_reads: None
+):
+    """A where: filter with a regex needs Python's re: the children cannot run it, so the
+    parent reads the ids it keeps; the scores match the incremental ones all the same."""
+    db = workspace.db
+    plain = "{properties.form: {eq: demo-request}}"
+    text = TEXT.replace(plain, "{properties.form: {regex: '^demo'}}")
+    assert text != TEXT
+    now = clock.now()
+    assert "demo" in bulk._filters_in_sql(model_of(TEXT), now)
+    assert "demo" not in bulk._filters_in_sql(model_of(text), now)
+    rescore(db, clock, text, filename="scoring.yaml")
+    capture_contact(db, clock, ContactInput(email="rex@acme.example"))
+    forms = ["demo-request", "contact", "demo-2", "demo"]
+    events = [
+        EventInput(
+            type="demo_requested",
+            email="rex@acme.example",
+            occurred_at=now - timedelta(hours=10 - i),
+            properties={"form": form},
+            idempotency_key=f"rex-{i}",
+        )
+        for i, form in enumerate(forms)
+    ]
+    record_events(db, clock, events)
+    before = current_score(db, "rex@acme.example", now=now).score
+    rescore(db, clock, text + "\n# again\n", filename="scoring.yaml")
+    after = current_score(db, "rex@acme.example", now=now).score
+    assert after.engagement == pytest.approx(before.engagement, rel=1e-9)
+    assert after.engagement > 0
+
+
+def model_of(text: str) -> Any:
+    from leadflow.scoring.parse import parse_model
+
+    return parse_model(text, filename="scoring.yaml")

@@ -22,6 +22,7 @@ built, up to floating-point rounding. A property test holds the two paths equal 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection, and_, bindparam, case, func, select, text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import CompileError
 from sqlalchemy.sql.elements import ColumnElement
 
 from leadflow.activity.models import activities
@@ -72,24 +75,29 @@ def bulk_states(
     begins IMMEDIATE) and must not have changed activities in its transaction.
     """
     types = sorted({t for rule in model.engagement_rules for t in rule.activity.types})
-    read = _Read(conn, types, now, contact_ids)
+    read = _Read(conn, types, now, contact_ids, _filters_in_sql(model, now))
     pending = read.start()  # child processes, on a whole SQLite workspace
     try:
         ids, hits = fit_matrix(conn, model, now, contact_ids)
+        in_children = read.flags if pending is not None else {}
         filtered = {
             rule.name: _filtered_ids(conn, rule, now, contact_ids)
             for rule in model.engagement_rules
-            if rule.activity.where is not None
+            if rule.activity.where is not None and rule.name not in in_children
         }
-        columns = read.arrays(pending)
+        columns, flags = read.arrays(pending)
     finally:
         if pending is not None:
             pending.close()
-    occurrences = _occurrences(model, types, columns, filtered)
-    sums = []
-    for rule, (contact, at) in zip(model.engagement_rules, occurrences, strict=True):
-        found = _rule_sums(model, rule, contact, at)
-        sums.append(_only(found, ids))
+    occurrences = _occurrences(model, types, columns, filtered, flags)
+    # NumPy's sorts and gathers let go of the GIL: two rules at a time.
+    with ThreadPoolExecutor(2, thread_name_prefix="leadflow-rule-sums") as pool:
+        sums = list(
+            pool.map(
+                lambda pair: _only(_rule_sums(model, pair[0], *pair[1]), ids),
+                zip(model.engagement_rules, occurrences, strict=True),
+            )
+        )
     return BulkStates(ids, hits, tuple(sums))
 
 
@@ -242,17 +250,39 @@ def _occurrences(
     types: list[str],
     columns: tuple[Ints, Ints, Ints, Ints],
     filtered: dict[str, Ints],
+    flags: dict[str, Ints],
 ) -> list[tuple[Ints, Ints]]:
     """Per engagement rule, its matching occurrences up to ``now`` as (contact, time in
-    microseconds) arrays in recorded order."""
+    microseconds) arrays in recorded order. A rule's ``where:`` filter comes as the ids it
+    keeps (``filtered``) or as a 0/1 column of the read (``flags``)."""
     ids, contact, code, at = columns
     found = []
     for rule in model.engagement_rules:
         wanted = [types.index(t) for t in rule.activity.types]
         mask = np.isin(code, wanted) if len(wanted) > 1 else code == wanted[0]
-        if rule.name in filtered:
+        if rule.name in flags:
+            mask &= flags[rule.name] == 1
+        elif rule.name in filtered:
             mask &= np.isin(ids, filtered[rule.name], assume_unique=True)
         found.append((contact[mask], at[mask]))
+    return found
+
+
+def _filters_in_sql(model: ScoringModel, now: datetime) -> dict[str, str]:
+    """The ``where:`` filters SQLite can run on its own (no Python function such as the
+    regex one), as SQL text for the children's read: rule name -> condition."""
+    dialect = sqlite_dialect.dialect()
+    found = {}
+    for rule in model.engagement_rules:
+        if rule.activity.where is None:
+            continue
+        condition = compile_event_filter(rule.activity, activities, now=now)
+        try:
+            text = str(condition.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        except (NotImplementedError, CompileError):  # a value SQLAlchemy cannot write out
+            continue
+        if "REGEXP" not in text:
+            found[rule.name] = text
     return found
 
 
@@ -284,8 +314,12 @@ class _Read:
         types: list[str],
         now: datetime,
         contact_ids: Sequence[int] | None,
+        flags: dict[str, str],
     ) -> None:
+        """``flags``: rule name -> a filter on activities that a whole-workspace read
+        returns as a 0/1 column."""
         self.conn = conn
+        self.flags = flags
         self.sqlite = conn.dialect.name == "sqlite"
         self.types = types
         self.now = now
@@ -308,23 +342,28 @@ class _Read:
             return None
         return IntColumns(
             self._path(),
-            self.sql(" AND id > :low AND id <= :high", text_columns=True),
+            self.sql(" AND id > :low AND id <= :high", text_columns=True, flags=True),
             low - 1,
             high,
             times=["at"],
             codes={"code": self.types},
         )
 
-    def arrays(self, pending: IntColumns | None) -> tuple[Ints, Ints, Ints, Ints]:
+    def arrays(
+        self, pending: IntColumns | None
+    ) -> tuple[tuple[Ints, Ints, Ints, Ints], dict[str, Ints]]:
+        """(id, contact, type code, microseconds) and the filters' columns (children only)."""
         if pending is not None:
             found = pending.result()
-            return found[0], found[1], found[2], found[3]
+            flags = dict(zip(self.flags, found[4:], strict=True))
+            return (found[0], found[1], found[2], found[3]), flags
         if not self.types:
             empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty, empty
+            return (empty, empty, empty, empty), {}
         rows = self._rows()
         table = np.array(rows, dtype=np.int64).reshape(len(rows), 4)
-        return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy()
+        columns = table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy()
+        return columns, {}
 
     def _path(self) -> str:
         database = self.conn.engine.url.database
@@ -332,7 +371,7 @@ class _Read:
             raise RuntimeError("a whole-workspace read needs a SQLite file")
         return str(Path(database).resolve())
 
-    def sql(self, extra: str = "", *, text_columns: bool = False) -> str:
+    def sql(self, extra: str = "", *, text_columns: bool = False, flags: bool = False) -> str:
         """The query as text with its constants written in (ADBC runs it as it is), and
         ``extra`` added to its WHERE. With ``text_columns`` (SQLite) the type and the time
         come as stored, for the reader to turn into numbers."""
@@ -355,8 +394,12 @@ class _Read:
         else:
             at = "CAST(extract(epoch FROM occurred_at) * 1000000 AS BIGINT)"
             where = f"type IN ({kinds}) AND occurred_at <= :now"
+        tests = "".join(
+            f", CASE WHEN {test} THEN 1 ELSE 0 END AS w{i}"
+            for i, test in enumerate(self.flags.values() if flags else ())
+        )
         return (
-            f"SELECT id, contact_id, {code} AS code, {at} AS at FROM activities"
+            f"SELECT id, contact_id, {code} AS code, {at} AS at{tests} FROM activities"
             f" WHERE {where}{extra} ORDER BY id"
         )
 
