@@ -149,7 +149,8 @@ def fold(text: str) -> str:
     PostgreSQL's lower() follows the database's locale and SQLite's lower() folds ASCII only,
     so ASCII-only folding is the one rule both databases and Python can apply identically.
     """
-    return text.translate(_ASCII_LOWER)
+    # str.lower() on ASCII text is exactly this, and several times quicker than translate.
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
