@@ -215,3 +215,13 @@ def model_of(text: str) -> Any:
     from leadflow.scoring.parse import parse_model
 
     return parse_model(text, filename="scoring.yaml")
+
+
+@pytest.mark.parametrize("spread", [1, 10_000_000])
+def test_day_count_texts_by_table_and_one_by_one_agree(spread: int):
+    from leadflow.scoring.rewrite import _pairs, _small_ints
+
+    day = np.array([738_000, 738_001, 738_000 + spread], dtype=np.int64)
+    count = np.array([1, 3, 2], dtype=np.int64)
+    assert _pairs(day, count).to_pylist() == [f'"{d}":{c}' for d, c in zip(day, count)]
+    assert _small_ints(day).to_pylist() == [str(d) for d in day]

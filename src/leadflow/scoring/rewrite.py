@@ -94,37 +94,109 @@ def rows_of_states(
 
 def state_texts(model: ScoringModel, bulk: BulkStates) -> list[str]:
     """Each contact's stored state as :func:`~leadflow.scoring.state.dump_state` gives it,
-    as JSON text. Built by Arrow's string kernels: a Python f-string per (contact, rule) and
-    per day cost 15 µs a contact. Arrow writes a float as the shortest text that reads back
-    as the same float (so a stored state loses nothing), an integral one without ".0"."""
+    as JSON text, built by Arrow's string kernels (a Python f-string per (contact, rule) and
+    per day cost 15 µs a contact). Arrow writes a float as the shortest text that reads back
+    as the same float (so a stored state loses nothing), an integral one without ".0".
+
+    Everything is put in its final order while it is still numbers (a gather of fixed-width
+    values), so each text is made once, in place: one fragment per (contact, rule) that
+    scored, ``"rule":[value,ref,total,{"day":count,...}]``, joined per contact."""
+    import pyarrow as pa
+
+    rules = model.engagement_rules
+    n = bulk.contact_ids.size
+    present = [(slot, sums) for slot, sums in enumerate(bulk.rules) if sums.contacts.size]
+    if not present:
+        empty = pa.array([""] * n, pa.large_string())
+        return list(
+            _join('{"fit":', _fit_texts(model, bulk), ',"rules":{', empty, "}}").to_pylist()
+        )
+    places = [np.searchsorted(bulk.contact_ids, sums.contacts) for _, sums in present]
+    slots = np.concatenate([np.full(s.contacts.size, slot) for slot, s in present])
+    order = np.argsort(np.concatenate(places) * len(rules) + slots)
+    where = np.empty_like(order)
+    where[order] = np.arange(order.size)  # a fragment's place in the final order
+    value = np.concatenate([s.value for _, s in present])[order]
+    ref = np.concatenate([s.ref for _, s in present])[order]
+    total = np.concatenate([s.total for _, s in present])[order]
+    names = pa.array([orjson.dumps(r.name).decode() + ":[" for r in rules], pa.large_string())
+    days = _day_texts(present, where)
+    fragments = _join(
+        names.take(pa.array(slots[order])),
+        _text(value),
+        ",",
+        _text(ref),
+        ",",
+        _small_ints(total),
+        ",{",
+        days,
+        "}]",
+    )
+    per_contact = np.searchsorted(np.concatenate(places)[order], np.arange(n + 1))
+    joined = _joined(per_contact, fragments)
+    texts: list[str] = _join(
+        '{"fit":', _fit_texts(model, bulk), ',"rules":{', joined, "}}"
+    ).to_pylist()
+    return texts
+
+
+def _day_texts(present: list[tuple[int, RuleSums]], where: Ints) -> Any:
+    """Per fragment (in final order), its per-day counts without the braces: ``"d":n,...``
+    (empty for rules without a per-day cap)."""
+    owners, days, counts = [], [], []
+    start = 0
+    for _, sums in present:
+        if sums.day_contacts.size:
+            local = np.searchsorted(sums.contacts, sums.day_contacts)  # the entry's fragment
+            owners.append(where[start + local])
+            days.append(sums.days)
+            counts.append(sums.day_counts)
+        start += sums.contacts.size
+    if not owners:
+        return _joined(np.zeros(where.size + 1, dtype=np.int64), _text(np.empty(0, np.int64)))
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")  # days stay ascending within a fragment
+    day, count = np.concatenate(days)[order], np.concatenate(counts)[order]
+    return _joined(np.searchsorted(owner[order], np.arange(where.size + 1)), _pairs(day, count))
+
+
+def _pairs(day: Ints, count: Ints) -> Any:
+    """``"day":count`` texts: taken from a table of every (day, count) in range when it is
+    small (a few hundred days, counts up to the per-day cap), else joined one by one."""
+    import pyarrow as pa
+
+    if day.size == 0:
+        return _text(day)
+    first, low = int(day.min()), int(count.min())
+    days, counts = int(day.max()) - first + 1, int(count.max()) - low + 1
+    if days * counts > 1_000_000:
+        return _join('"', _small_ints(day), '":', _small_ints(count))
+    table = [f'"{d}":{c}' for d in range(first, first + days) for c in range(low, low + counts)]
+    codes = (day - first) * counts + (count - low)
+    return pa.array(table, pa.large_string()).take(pa.array(codes))
+
+
+def _joined(offsets: Ints, texts: Any) -> Any:
+    """The texts between consecutive offsets joined with commas."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    width = len(model.engagement_rules)
-    keys, texts = [], []
-    for slot, (rule, sums) in enumerate(zip(model.engagement_rules, bulk.rules, strict=True)):
-        if sums.contacts.size == 0:
-            continue
-        days = _day_texts(sums) if rule.cap.per_day is not None else "{}"
-        name = orjson.dumps(rule.name).decode()
-        texts.append(
-            _join(f"{name}:[", _text(sums.value), ",", _text(sums.ref), ",", _text(sums.total))
-        )
-        texts[-1] = _join(texts[-1], ",", days, "]")
-        places = np.searchsorted(bulk.contact_ids, sums.contacts)
-        keys.append(places * width + slot)
-    n = bulk.contact_ids.size
-    if keys:
-        key = np.concatenate(keys)
-        order = np.argsort(key, kind="stable")
-        fragments = pa.concat_arrays([t.cast(pa.large_string()) for t in texts]).take(order)
-        offsets = np.searchsorted(key[order] // width, np.arange(n + 1))
-        listed = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), fragments)
-        rules = pc.binary_join(listed, pa.scalar(",", pa.large_string()))
-    else:
-        rules = pa.array([""] * n, pa.large_string())
-    result = _join('{"fit":', _fit_texts(model, bulk), ',"rules":{', rules, "}}")
-    return list(result.to_pylist())
+    listed = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), texts)
+    return pc.binary_join(listed, pa.scalar(",", pa.large_string()))
+
+
+def _small_ints(values: Ints) -> Any:
+    """Integers as text: through a table of the distinct values when there are few (days,
+    counts), which costs a gather instead of a conversion per value."""
+    import pyarrow as pa
+
+    if values.size == 0:
+        return _text(values)
+    low, high = int(values.min()), int(values.max())
+    if high - low > 100_000:
+        return _text(values)
+    table = pa.array([str(v) for v in range(low, high + 1)], pa.large_string())
+    return table.take(pa.array(values - low))
 
 
 def _text(values: Any) -> Any:
@@ -140,17 +212,6 @@ def _join(*parts: Any) -> Any:
 
     typed = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*typed, pa.scalar("", pa.large_string()))
-
-
-def _day_texts(sums: RuleSums) -> Any:
-    """Per contact of ``sums`` (in its order), its per-day counts as a JSON object."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    pairs = _join('"', _text(sums.days), '":', _text(sums.day_counts))
-    offsets = np.append(np.searchsorted(sums.day_contacts, sums.contacts), sums.day_contacts.size)
-    listed = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pairs)
-    return _join("{", pc.binary_join(listed, pa.scalar(",", pa.large_string())), "}")
 
 
 def _fit_texts(model: ScoringModel, bulk: BulkStates) -> Any:
