@@ -223,5 +223,5 @@ def test_day_count_texts_by_table_and_one_by_one_agree(spread: int):
 
     day = np.array([738_000, 738_001, 738_000 + spread], dtype=np.int64)
     count = np.array([1, 3, 2], dtype=np.int64)
-    assert _pairs(day, count).to_pylist() == [f'"{d}":{c}' for d, c in zip(day, count)]
+    assert _pairs(day, count).to_pylist() == [f'"{d}":{c}' for d, c in zip(day, count, strict=True)]
     assert _small_ints(day).to_pylist() == [str(d) for d in day]
