@@ -53,9 +53,9 @@ from leadflow.scoring.rewrite import (
     Replaced,
     bulk_rows,
     changes,
-    clear_scores,
     replace_scores,
     rows_of_states,
+    stored_scores,
     write_scores,
 )
 from leadflow.scoring.state import (
@@ -184,10 +184,10 @@ def rescore_contacts(
     with paused_gc():  # millions of short-lived tuples, no cycles (leadflow.memory)
         states = bulk_states(conn, model, now, contact_ids)
         # The new rows are built (NumPy, Arrow: mostly without the GIL) while this thread
-        # reads the old grades and deletes the old rows (SQLite: without the GIL too).
+        # reads the old grades.
         with ThreadPoolExecutor(1, thread_name_prefix="leadflow-rescore") as pool:
             building = pool.submit(bulk_rows, model, states, now)
-            old = clear_scores(conn, contact_ids)
+            old = stored_scores(conn, contact_ids)
             rows = building.result()
         return write_scores(conn, model, rows, old, now=now, cause=cause)
 
