@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 from sqlalchemy import Connection, delete, select
 
 from leadflow.activity.store import type_time
@@ -285,9 +286,8 @@ def write_scores(
     # The driver's own executemany over a generator: SQLAlchemy's adds ~2 µs a row.
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        params = _params(model, rows, now, sqlite, np.flatnonzero(had))
-        cursor.executemany(update, (p[1:] + p[:1] for p in params))
-        cursor.executemany(insert, _params(model, rows, now, sqlite, np.flatnonzero(~had)))
+        cursor.executemany(update, _params(model, rows, now, sqlite, had, contact_last=True))
+        cursor.executemany(insert, _params(model, rows, now, sqlite, ~had, contact_last=False))
     finally:
         cursor.close()
     history = _history(model, rows, old, cause=cause)
@@ -317,8 +317,27 @@ def _insert_history(conn: Connection, history: list[dict[str, Any]]) -> None:
     names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in _HISTORY)
     sql = f"INSERT INTO score_history ({names}) VALUES ({', '.join([mark] * len(_HISTORY))})"
     to_time = type_time(conn.dialect)
+    times: dict[datetime, Any] = {}  # most rows share the rescore's time: converted once
+
+    def time(at: datetime) -> Any:
+        found = times.get(at)
+        if found is None:
+            found = times[at] = to_time(at)
+        return found
+
     params = (
-        [to_time(v) if c == "at" else v for c, v in zip(_HISTORY, _values(h), strict=True)]
+        (
+            h["contact_id"],
+            time(h["at"]),
+            h["kind"],
+            h["name"],
+            h["before"],
+            h["after"],
+            h["total"],
+            h["model_version"],
+            h["cause"],
+            h["activity_id"],
+        )
         for h in history
     )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -328,17 +347,20 @@ def _insert_history(conn: Connection, history: list[dict[str, Any]]) -> None:
         cursor.close()
 
 
-def _values(row: dict[str, Any]) -> list[Any]:
-    return [row[c] for c in _HISTORY]
-
-
 _COLUMNS = ("contact_id", "model_version", "fit", "engagement", "total", "grade", "as_of", "state")
 
 
 def _params(
-    model: ScoringModel, rows: ScoreRows, now: datetime, sqlite: bool, which: Ints
+    model: ScoringModel,
+    rows: ScoreRows,
+    now: datetime,
+    sqlite: bool,
+    chosen: NDArray[np.bool_],
+    *,
+    contact_last: bool,
 ) -> Iterator[tuple[Any, ...]]:
-    """The rows at positions ``which`` as the driver takes them, in _COLUMNS order."""
+    """The ``chosen`` rows as the driver takes them, in _COLUMNS order (the contact id
+    last for the UPDATE)."""
     now_micros = to_micros(now)
     now_value: Any = sqlite_time(now) if sqlite else now
 
@@ -349,7 +371,9 @@ def _params(
         return sqlite_time(at) if sqlite else at
 
     grades, states = rows.grade, rows.state
+    which = np.flatnonzero(chosen)
     picked = which.tolist()
+    version = model.version
     for i, contact_id, fit, engagement, total, as_of in zip(
         picked,
         rows.contact_ids[which].tolist(),
@@ -359,8 +383,8 @@ def _params(
         rows.as_of[which].tolist(),
         strict=True,
     ):
-        state = states[i]
-        yield contact_id, model.version, fit, engagement, total, grades[i], time(as_of), state
+        values = (version, fit, engagement, total, grades[i], time(as_of), states[i])
+        yield (*values, contact_id) if contact_last else (contact_id, *values)
 
 
 @dataclass(frozen=True)
