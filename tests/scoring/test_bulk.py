@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 import leadflow.scoring.bulk as bulk
+import leadflow.scoring.rewrite as rewrite
 from leadflow.activity.inputs import EventInput
 from leadflow.activity.service import record_events
 from leadflow.clock import FrozenClock
@@ -95,8 +96,10 @@ TYPES = ("pricing_page_view", "demo_requested", "email_bounced", "page_view", "e
 
 @pytest.fixture
 def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whole-workspace reads take the Arrow path (on SQLite) however small the workspace."""
+    """Whole-workspace reads take the Arrow path (on SQLite) however small the workspace,
+    and the states' JSON is made on two threads."""
     monkeypatch.setattr(bulk, "ARROW_READ_MIN", 0)
+    monkeypatch.setattr(rewrite, "THREADED_TEXTS_MIN", 0)
 
 
 @settings(

@@ -101,6 +101,42 @@ def bulk_states(
     return BulkStates(ids, hits, tuple(sums))
 
 
+def halves(bulk: BulkStates) -> tuple[BulkStates, BulkStates]:
+    """The states split in two by contact (for work on two threads)."""
+    middle = bulk.contact_ids.size // 2
+    if middle == 0:
+        return bulk, BulkStates(
+            bulk.contact_ids[:0], bulk.fit[:0], tuple(_cut(s, 0, 0) for s in bulk.rules)
+        )
+    first = int(bulk.contact_ids[middle])  # the second half starts at this contact
+    low = tuple(_cut(s, None, first) for s in bulk.rules)
+    high = tuple(_cut(s, first, None) for s in bulk.rules)
+    return (
+        BulkStates(bulk.contact_ids[:middle], bulk.fit[:middle], low),
+        BulkStates(bulk.contact_ids[middle:], bulk.fit[middle:], high),
+    )
+
+
+def _cut(sums: RuleSums, start: int | None, end: int | None) -> RuleSums:
+    """The sums of contacts in [start, end) (None: unbounded)."""
+
+    def span(ids: Ints) -> slice:
+        a = 0 if start is None else int(np.searchsorted(ids, start))
+        b = ids.size if end is None else int(np.searchsorted(ids, end))
+        return slice(a, b)
+
+    rows, days = span(sums.contacts), span(sums.day_contacts)
+    return RuleSums(
+        contacts=sums.contacts[rows],
+        value=sums.value[rows],
+        ref=sums.ref[rows],
+        total=sums.total[rows],
+        day_contacts=sums.day_contacts[days],
+        days=sums.days[days],
+        day_counts=sums.day_counts[days],
+    )
+
+
 def compute_states(
     conn: Connection, model: ScoringModel, now: datetime, contact_ids: Sequence[int] | None
 ) -> dict[int, StoredState]:
