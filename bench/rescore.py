@@ -12,7 +12,8 @@ after it. Before the timed run, every contact is scored once under a slightly di
 model (``site_visit`` worth 2 instead of 1), so the timed run is what a marketer's model
 change costs: 1,000,000 stored scores replaced.
 
-Generation takes about half an hour at full scale (10 min of loading, the prior rescore), so
+Generation takes about ten minutes at full scale (the loading; the prior rescore takes under
+a minute since decision 20), so
 the finished workspace is kept under
 ``bench/.work/rescore-cache/SCALE-SEED-gGENERATOR-sSCHEMA/`` (SCHEMA: a hash of the library's
 migrations; delete the folder to make it again). Each run copies it into a fresh scratch

@@ -125,16 +125,7 @@ def _cut(sums: RuleSums, start: int | None, end: int | None) -> RuleSums:
         b = ids.size if end is None else int(np.searchsorted(ids, end))
         return slice(a, b)
 
-    rows, days = span(sums.contacts), span(sums.day_contacts)
-    return RuleSums(
-        contacts=sums.contacts[rows],
-        value=sums.value[rows],
-        ref=sums.ref[rows],
-        total=sums.total[rows],
-        day_contacts=sums.day_contacts[days],
-        days=sums.days[days],
-        day_counts=sums.day_counts[days],
-    )
+    return sums.select(span(sums.contacts), span(sums.day_contacts))
 
 
 def compute_states(
@@ -261,17 +252,7 @@ def _rule_sums(model: ScoringModel, rule: EngagementRule, contact: Ints, at: Int
 
 def _only(sums: RuleSums, ids: Ints) -> RuleSums:
     """The sums of the contacts in ``ids`` (ascending) only: inactive ones are left out."""
-    keep = _isin_sorted(sums.contacts, ids)
-    day_keep = _isin_sorted(sums.day_contacts, ids)
-    return RuleSums(
-        contacts=sums.contacts[keep],
-        value=sums.value[keep],
-        ref=sums.ref[keep],
-        total=sums.total[keep],
-        day_contacts=sums.day_contacts[day_keep],
-        days=sums.days[day_keep],
-        day_counts=sums.day_counts[day_keep],
-    )
+    return sums.select(_isin_sorted(sums.contacts, ids), _isin_sorted(sums.day_contacts, ids))
 
 
 def _isin_sorted(values: Ints, ids: Ints) -> NDArray[np.bool_]:

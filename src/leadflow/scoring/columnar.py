@@ -20,6 +20,7 @@ property tests in ``tests/scoring/test_bulk.py`` hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +47,19 @@ class RuleSums:
     day_contacts: Ints
     days: Ints
     day_counts: Ints
+
+    def select(self, rows: Any, day_rows: Any) -> RuleSums:
+        """Some contacts' sums: ``rows`` picks from the per-contact arrays (a mask or a
+        slice), ``day_rows`` from the per-day ones."""
+        return RuleSums(
+            contacts=self.contacts[rows],
+            value=self.value[rows],
+            ref=self.ref[rows],
+            total=self.total[rows],
+            day_contacts=self.day_contacts[day_rows],
+            days=self.days[day_rows],
+            day_counts=self.day_counts[day_rows],
+        )
 
 
 def rule_sums(
