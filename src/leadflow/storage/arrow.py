@@ -81,7 +81,10 @@ class IntColumns:
                 if column.null_count:
                     name = table.schema.names[i]
                     raise StorageError(f"database {self._database}: {name} has values not read")
-                columns.append(np.array(column.to_numpy(), dtype=np.int64))
+                # One copy: each part viewed in its mapped file, joined into new memory
+                # (np.concatenate copies even a single part).
+                parts = [chunk.to_numpy().astype(np.int64, copy=False) for chunk in column.chunks]
+                columns.append(np.concatenate(parts) if parts else np.empty(0, dtype=np.int64))
             return columns
         finally:
             self.close()
