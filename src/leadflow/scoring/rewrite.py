@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,7 +32,7 @@ from leadflow.scoring.columnar import Floats, Ints, RuleSums, score_columns
 from leadflow.scoring.decay import from_micros, to_micros
 from leadflow.scoring.engine import state_sums, totals
 from leadflow.scoring.model import ScoringModel
-from leadflow.scoring.models import contact_scores
+from leadflow.scoring.models import contact_scores, score_history
 from leadflow.scoring.state import StoredState, dump_state
 from leadflow.storage.metadata import sqlite_time
 from leadflow.storage.sql import chunked
@@ -296,7 +297,8 @@ def write_scores(
         conn.execute(delete(contact_scores).where(contact_scores.c.contact_id.in_(chunk)))
     sets = ", ".join(f"{c} = {mark}" for c in _COLUMNS[1:])
     update = f"UPDATE contact_scores SET {sets} WHERE contact_id = {mark}"
-    insert = f"INSERT INTO contact_scores ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * 8)})"
+    marks = ", ".join([mark] * len(_COLUMNS))
+    insert = f"INSERT INTO contact_scores ({', '.join(_COLUMNS)}) VALUES ({marks})"
     # The driver's own executemany over a generator: SQLAlchemy's adds ~2 µs a row.
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -311,18 +313,9 @@ def write_scores(
     return Replaced(rows.contact_ids.size, sum(1 for h in history if h["kind"] == "grade"))
 
 
-_HISTORY = (
-    "contact_id",
-    "at",
-    "kind",
-    "name",
-    "before",
-    "after",
-    "total",
-    "model_version",
-    "cause",
-    "activity_id",
-)
+# The tables' own columns, in their order (the ids score_history numbers itself left out).
+_HISTORY = tuple(c.name for c in score_history.columns if c.name != "id")
+_COLUMNS = tuple(c.name for c in contact_scores.columns)
 
 
 def _insert_history(conn: Connection, history: list[dict[str, Any]]) -> None:
@@ -339,29 +332,14 @@ def _insert_history(conn: Connection, history: list[dict[str, Any]]) -> None:
             found = times[at] = to_time(at)
         return found
 
-    params = (
-        (
-            h["contact_id"],
-            time(h["at"]),
-            h["kind"],
-            h["name"],
-            h["before"],
-            h["after"],
-            h["total"],
-            h["model_version"],
-            h["cause"],
-            h["activity_id"],
-        )
-        for h in history
-    )
+    values = itemgetter(*_HISTORY)
+    at = _HISTORY.index("at")
+    params = ((*row[:at], time(row[at]), *row[at + 1 :]) for row in map(values, history))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)
     finally:
         cursor.close()
-
-
-_COLUMNS = ("contact_id", "model_version", "fit", "engagement", "total", "grade", "as_of", "state")
 
 
 def _params(
