@@ -390,12 +390,16 @@ def _when(rule: StageRule, index: int, binds: TimeBinds) -> Any:
         )
         .exists()
     )
-    clauses = [~overruled]
+    # Cheapest first: SQLite stops at the first false term, and for most contacts the
+    # condition is false, so the lookup of manual moves comes last (a million contacts
+    # after a rescore: ~1 s of index searches saved).
+    clauses = []
     if rule.min_stay is not None:
         entered = func.coalesce(contacts.c.stage_entered_at, contacts.c.created_at)
         clauses.append(entered <= bindparam(f"stay_{index}", type_=UtcDateTime))
     if rule.condition is not None:
         clauses.append(compile_condition_for_any_time(rule.condition, binds))
+    clauses.append(~overruled)
     return and_(true(), *clauses)
 
 
