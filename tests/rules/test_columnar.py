@@ -17,6 +17,13 @@ FLAG = Field(Scope.CONTACT, "properties", Kind.PROPERTY, key="flag")
 MIXED = [True, ["pro"], 1, 1.0, "pro", "PRO", None, {"a": 1}, False, 0]
 
 
+def columns(values: dict[Field, list[object]], *, factorised: bool) -> Columns:
+    """Columns decided value by value, or factorised whatever their values."""
+    found = Columns(values, len(next(iter(values.values()))))
+    found.SAMPLE = 0 if factorised else found.SAMPLE
+    return found
+
+
 @pytest.mark.parametrize("operand", ["pro", True, 1.0, False, ("pro", 1.0)])
 @pytest.mark.parametrize("op", [Op.EQ, Op.NE])
 def test_booleans_numbers_lists_and_texts_in_one_column(op: Op, operand: object):
@@ -27,18 +34,36 @@ def test_booleans_numbers_lists_and_texts_in_one_column(op: Op, operand: object)
     assert found.tolist() == [holds(predicate, v, NOW) for v in MIXED]
 
 
-def test_a_column_without_lists_keeps_true_apart_from_one():
-    values = [True, 1, 1.0, None]
+@pytest.mark.parametrize("factorised", [False, True])
+def test_a_column_without_lists_keeps_true_apart_from_one(factorised: bool):
+    values = [True, 1, 1.0, None, True, 1]
     predicate = Predicate(FLAG, Op.EQ, True)
-    found = evaluate_columns(predicate, Columns({FLAG: values}, len(values)), NOW)
-    assert found.tolist() == [True, False, False, False]
+    found = evaluate_columns(predicate, columns({FLAG: values}, factorised=factorised), NOW)
+    assert found.tolist() == [True, False, False, False, True, False]
 
 
-def test_text_tests_fold_each_field_once_and_skip_non_text():
+def test_few_distinct_values_are_decided_once_each(monkeypatch: pytest.MonkeyPatch):
+    industry = Field(Scope.ACCOUNT, "industry", Kind.TEXT)
+    values = ["Software", "Retail", None, "software"] * 1_000
+    asked: list[object] = []
+
+    def counting(predicate: Predicate, value: object, now: datetime) -> bool:
+        asked.append(value)
+        return holds(predicate, value, now)
+
+    monkeypatch.setattr("leadflow.rules.columnar.holds", counting)
+    predicate = Predicate(industry, Op.IN, ("software",))
+    found = evaluate_columns(predicate, Columns({industry: values}, len(values)), NOW)
+    assert found.tolist() == [True, False, False, True] * 1_000
+    assert sorted(asked, key=str) == [None, "Retail", "Software", "software"]
+
+
+@pytest.mark.parametrize("factorised", [False, True])
+def test_text_tests_fold_each_field_once_and_skip_non_text(factorised: bool):
     condition = parse_condition(
         {"any": [{"contact.title": {"regex": "^vp"}}, {"contact.title": {"contains": "SALES"}}]}
     )
     title = Field(Scope.CONTACT, "title", Kind.TEXT)
     values = ["VP Marketing", "Head of Sales", None, "engineer"]
-    columns = Columns({title: values}, len(values))
-    assert evaluate_columns(condition, columns, NOW).tolist() == [True, True, False, False]
+    found = evaluate_columns(condition, columns({title: values}, factorised=factorised), NOW)
+    assert found.tolist() == [True, True, False, False]

@@ -19,7 +19,7 @@ from leadflow.activity.models import activities
 from leadflow.contacts.models import accounts, contacts, touches
 from leadflow.lifecycle.models import qualifications
 from leadflow.rules.ast import Condition
-from leadflow.rules.columnar import column_fields, evaluate_columns, read_columns
+from leadflow.rules.columnar import Columns, column_fields, evaluate_columns, read_columns
 from leadflow.rules.compile import TimeBinds, compile_condition, compile_condition_for_any_time
 from leadflow.rules.evaluate import Snapshot
 from leadflow.scoring.models import contact_scores
@@ -193,6 +193,11 @@ def columnar_matches(
     with db.read() as conn:
         found, columns = read_columns(conn, fields, contacts.c.id.in_(ids))
     held = evaluate_columns(condition, columns, now)
+    # The same columns factorised whatever their values (a sample of none): both ways of
+    # deciding must agree.
+    factorised = Columns(columns.values, columns.size)
+    factorised.SAMPLE = 0
+    assert evaluate_columns(condition, factorised, now).tolist() == held.tolist()
     return {int(i) for i, hit in zip(found.tolist(), held.tolist(), strict=True) if hit}
 
 

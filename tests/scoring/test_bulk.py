@@ -18,6 +18,7 @@ from leadflow.activity.inputs import EventInput
 from leadflow.activity.service import record_events
 from leadflow.clock import FrozenClock
 from leadflow.contacts.inputs import AccountInput, ContactInput
+from leadflow.contacts.models import contacts
 from leadflow.contacts.service import capture_contact
 from leadflow.scoring.columnar import rule_sums
 from leadflow.scoring.decay import EMPTY, apply, to_micros
@@ -97,8 +98,9 @@ TYPES = ("pricing_page_view", "demo_requested", "email_bounced", "page_view", "e
 @pytest.fixture
 def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole-workspace reads take the Arrow path (on SQLite) however small the workspace,
-    and the states' JSON is made on two threads."""
+    fit is read in pages of a few contacts, and the states' JSON is made on two threads."""
     monkeypatch.setattr(bulk, "ARROW_READ_MIN", 0)
+    monkeypatch.setattr(bulk, "FIT_PAGE", 4)
     monkeypatch.setattr(rewrite, "THREADED_TEXTS_MIN", 0)
 
 
@@ -212,6 +214,35 @@ def test_a_regex_filter_runs_in_the_parent_and_gives_the_same_scores(
     after = current_score(db, "rex@acme.example", now=now).score
     assert after.engagement == pytest.approx(before.engagement, rel=1e-9)
     assert after.engagement > 0
+
+
+@pytest.mark.parametrize("page", [1, 3, 50_000])
+def test_fit_read_in_pages_covers_every_active_contact_once(
+    workspace: Workspace, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, page: int
+):
+    db = workspace.db
+    rescore(db, clock, TEXT, filename="scoring.yaml")
+    for n in range(7):
+        industry = "Software" if n % 2 else "Retail"
+        email = f"page{n}@firm{n}.example"
+        capture_contact(
+            db, clock, ContactInput(email=email, account=AccountInput(industry=industry))
+        )
+    monkeypatch.setattr(bulk, "FIT_PAGE", page)
+    with db.read() as conn:
+        model = active_model(conn)
+        assert model is not None
+        ids, hits = bulk.fit_matrix(conn, model, clock.now(), None)
+        active = (
+            conn.execute(
+                select(contacts.c.id).where(contacts.c.status == "active").order_by(contacts.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        one_page = bulk.fit_matrix(conn, model, clock.now(), active)
+    assert ids.tolist() == active
+    assert hits.tolist() == one_page[1].tolist()
 
 
 def model_of(text: str) -> Any:

@@ -143,20 +143,76 @@ def _json_value(kind: str | None, value: Any) -> Any:
 
 
 class Columns:
-    """Some contacts' field values, one list per field in one contact order, with each
-    text field folded once however many tests read it."""
+    """Some contacts' field values, one list per field in one contact order.
+
+    A field with few distinct values is factorised once (a code per contact, the distinct
+    values beside): each test on it is then decided once per distinct value and spread by
+    the codes, instead of a pass over a million values per test. Text is folded once per
+    field, and for a factorised field once per distinct value.
+    """
+
+    # A sample of this many values with more than half of them distinct: the field is
+    # nearly unique (emails), and factorising it would only add a pass.
+    SAMPLE = 2_000
 
     def __init__(self, values: Mapping[Field, Sequence[Any]], size: int) -> None:
         self.values = values
         self.size = size
         self._folded: dict[Field, list[str | None]] = {}
+        self._distinct: dict[Field, Distinct | None] = {}
 
     def folded(self, field: Field) -> list[str | None]:
         texts = self._folded.get(field)
         if texts is None:
-            texts = [fold(v) if isinstance(v, str) else None for v in self.values[field]]
+            texts = _folded(self.values[field])
             self._folded[field] = texts
         return texts
+
+    def distinct(self, field: Field) -> Distinct | None:
+        """The field's values factorised, or None when they are nearly all distinct or
+        some cannot be hashed (a list or object property)."""
+        if field not in self._distinct:
+            self._distinct[field] = _factorise(self.values[field], self.SAMPLE)
+        return self._distinct[field]
+
+
+class Distinct:
+    """A column as codes into its distinct values (each kept as first met)."""
+
+    def __init__(self, codes: NDArray[np.intp], values: list[Any]) -> None:
+        self.codes = codes
+        self.values = values
+        self._folded: list[str | None] | None = None
+
+    def folded(self) -> list[str | None]:
+        if self._folded is None:
+            self._folded = _folded(self.values)
+        return self._folded
+
+    def spread(self, answers: Sequence[bool] | Bools) -> Bools:
+        """Each contact's answer from its value's."""
+        return np.asarray(answers, dtype=bool)[self.codes]
+
+
+def _folded(values: Sequence[Any]) -> list[str | None]:
+    return [fold(v) if isinstance(v, str) else None for v in values]
+
+
+def _factorise(column: Sequence[Any], sample: int) -> Distinct | None:
+    head = column[:sample]
+    kinds = set(map(type, column))
+    if kinds & {list, dict} or len(set(head)) * 2 > max(len(head), 2):
+        return None
+    index: dict[Any, int] = {}
+    add = index.setdefault
+    if bool in kinds and len(kinds - {type(None)}) > 1:
+        # True == 1 as dict keys: with booleans among other values, the type is in the key.
+        codes = np.fromiter(
+            (add((v.__class__, v), len(index)) for v in column), np.intp, len(column)
+        )
+        return Distinct(codes, [v for _, v in index])
+    codes = np.fromiter((add(v, len(index)) for v in column), np.intp, len(column))
+    return Distinct(codes, list(index))
 
 
 def evaluate_columns(condition: Condition, columns: Columns, now: datetime) -> Bools:
@@ -175,12 +231,16 @@ def evaluate_columns(condition: Condition, columns: Columns, now: datetime) -> B
     if isinstance(condition, Not):
         return ~evaluate_columns(condition.item, columns, now)
     assert isinstance(condition, Predicate), "column_fields admits nothing else"
+    distinct = columns.distinct(condition.field)
     if condition.op in _TEXT_TESTS:
         # contains, starts_with, regex: false on a value that is not text, else the matcher
         # on the folded text.
         test = text_matcher(condition.op, condition.operand)
-        texts = columns.folded(condition.field)
-        return np.fromiter((t is not None and test(t) for t in texts), bool, len(texts))
+        texts = distinct.folded() if distinct is not None else columns.folded(condition.field)
+        answers = np.fromiter((t is not None and test(t) for t in texts), bool, len(texts))
+        return distinct.spread(answers) if distinct is not None else answers
+    if distinct is not None:
+        return distinct.spread([holds(condition, v, now) for v in distinct.values])
     return _by_distinct_value(condition, columns.values[condition.field], now)
 
 

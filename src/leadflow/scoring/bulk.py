@@ -216,20 +216,22 @@ def _pages(conn: Connection, contact_ids: Sequence[int] | None) -> Iterator[Colu
 
 
 def _id_pages(conn: Connection) -> Iterator[ColumnElement[bool]]:
-    """Id ranges of about FIT_PAGE active contacts each."""
+    """Id ranges of FIT_PAGE contacts each (active or not; the last may hold fewer).
+
+    Each bound is the id FIT_PAGE - 1 places on along the primary key (OFFSET steps
+    through the index): asking for the largest of the next FIT_PAGE ids instead built a
+    temporary table of them per page, 1.5 s at a million contacts."""
     after = 0
     while True:
         last = conn.execute(
-            select(func.max(contacts.c.id)).where(
-                contacts.c.id.in_(
-                    select(contacts.c.id)
-                    .where(contacts.c.id > after)
-                    .order_by(contacts.c.id)
-                    .limit(FIT_PAGE)
-                )
-            )
+            select(contacts.c.id)
+            .where(contacts.c.id > after)
+            .order_by(contacts.c.id)
+            .limit(1)
+            .offset(FIT_PAGE - 1)
         ).scalar()
         if last is None:
+            yield contacts.c.id > after
             return
         yield and_(contacts.c.id > after, contacts.c.id <= last)
         after = last
