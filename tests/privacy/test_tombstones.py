@@ -129,7 +129,11 @@ def test_an_identified_email_click_for_an_erased_contact_is_refused(
 
     with pytest.raises(ContactErased):
         identify(
-            db, clock, secret=secret, token=identify_token(secret, erased.id), visitor="visitor-1"
+            db,
+            clock,
+            secret=secret,
+            token=identify_token(secret, erased.id, now=clock.now()),
+            visitor="visitor-1",
         )
 
     assert dump(db) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,11 +17,18 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts, identities
 from leadflow.contacts.service import capture_contact
 from leadflow.errors import ValidationError
-from leadflow.tracking.engine import InvalidToken, identify_token, read_page_view, verify_token
+from leadflow.tracking.engine import (
+    TOKEN_LIFETIME,
+    InvalidToken,
+    identify_token,
+    read_page_view,
+    verify_token,
+)
 from tests.capture.files import ORIGIN, SITE_KEY
 
 VISITOR = "visitor-abcdef0123"
 SECRET = "test-secret-of-some-length-0123456789"
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 FROM_SITE = {"Origin": ORIGIN, "Content-Type": "text/plain"}
 
 
@@ -97,20 +105,40 @@ def test_bad_beacons_are_refused_and_store_nothing(public, db, body, headers, st
 
 
 def test_identify_tokens_are_signed_per_contact():
-    token = identify_token(SECRET, 42)
+    token = identify_token(SECRET, 42, now=NOW)
 
-    assert verify_token(SECRET, token) == 42
+    assert verify_token(SECRET, token, now=NOW) == 42
     forged = token.replace("42.", "43.", 1)
-    for bad in (forged, identify_token("another-secret", 42), "42", "", "42.abc"):
+    other = identify_token("another-secret", 42, now=NOW)
+    for bad in (forged, other, "42", "", "42.abc", token.rsplit(".", 1)[0] + ".abc"):
         with pytest.raises(InvalidToken):
-            verify_token(SECRET, bad)
+            verify_token(SECRET, bad, now=NOW)
+
+
+def test_identify_tokens_expire_and_their_expiry_cannot_be_moved():
+    token = identify_token(SECRET, 42, now=NOW, lifetime=timedelta(days=7))
+    contact, expires, signature = token.split(".")
+
+    assert int(expires) == int((NOW + timedelta(days=7)).timestamp())
+    assert verify_token(SECRET, token, now=NOW + timedelta(days=7, seconds=-1)) == 42
+    with pytest.raises(InvalidToken, match="expired"):
+        verify_token(SECRET, token, now=NOW + timedelta(days=7))
+    later = f"{contact}.{int(expires) + 86_400}.{signature}"
+    with pytest.raises(InvalidToken, match="signature"):
+        verify_token(SECRET, later, now=NOW)
+    default = identify_token(SECRET, 42, now=NOW)
+    assert int(default.split(".")[1]) == int((NOW + TOKEN_LIFETIME).timestamp())
+    with pytest.raises(ValidationError):
+        identify_token(SECRET, 42, now=NOW, lifetime=timedelta(0))
 
 
 def test_an_email_click_stitches_the_visitors_history_into_the_contact(public, db, workspace):
     beacon(public, "/t/pv", view(1))
     beacon(public, "/t/pv", view(2, f"{ORIGIN}/blog"))
     known = capture_contact(db, workspace.clock, ContactInput(email="ada@example.com"))
-    token = identify_token(workspace.settings.secret_key, known.contact_id)
+    token = identify_token(
+        workspace.settings.secret_key, known.contact_id, now=workspace.clock.now()
+    )
 
     response = beacon(
         public, "/t/identify", {"site": SITE_KEY, "anonymous_id": VISITOR, "token": token}
@@ -125,7 +153,9 @@ def test_an_email_click_stitches_the_visitors_history_into_the_contact(public, d
 
 def test_an_email_click_from_a_new_browser_adds_its_id(public, db, workspace):
     known = capture_contact(db, workspace.clock, ContactInput(email="ada@example.com"))
-    token = identify_token(workspace.settings.secret_key, known.contact_id)
+    token = identify_token(
+        workspace.settings.secret_key, known.contact_id, now=workspace.clock.now()
+    )
 
     beacon(public, "/t/identify", {"site": SITE_KEY, "anonymous_id": VISITOR, "token": token})
 
@@ -136,7 +166,7 @@ def test_a_bad_token_is_refused_and_stitches_nothing(public, db, workspace):
     beacon(public, "/t/pv", view(1))
     visitor_contact = owner_of(db)
     known = capture_contact(db, workspace.clock, ContactInput(email="ada@example.com"))
-    forged = identify_token("not-the-workspace-secret", known.contact_id)
+    forged = identify_token("not-the-workspace-secret", known.contact_id, now=workspace.clock.now())
 
     response = beacon(
         public, "/t/identify", {"site": SITE_KEY, "anonymous_id": VISITOR, "token": forged}
@@ -144,6 +174,23 @@ def test_a_bad_token_is_refused_and_stitches_nothing(public, db, workspace):
 
     assert response.status_code == 403
     assert response.json()["code"] == "invalid_token"
+    assert owner_of(db) == visitor_contact
+
+
+def test_an_expired_email_link_is_refused_and_stitches_nothing(public, db, workspace):
+    beacon(public, "/t/pv", view(1))
+    visitor_contact = owner_of(db)
+    known = capture_contact(db, workspace.clock, ContactInput(email="ada@example.com"))
+    sent = workspace.clock.now() - timedelta(days=91)  # a link from an old campaign
+    token = identify_token(workspace.settings.secret_key, known.contact_id, now=sent)
+
+    response = beacon(
+        public, "/t/identify", {"site": SITE_KEY, "anonymous_id": VISITOR, "token": token}
+    )
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "invalid_token"
+    assert "expired" in response.json()["detail"]
     assert owner_of(db) == visitor_contact
 
 
@@ -165,9 +212,31 @@ def test_tracking_link_signs_the_contacts_token_into_the_url(workspace, db, cli_
     url = urlsplit(result.output.strip())
     query = dict(parse_qsl(url.query))
     assert query["x"] == "1"
-    assert verify_token(workspace.settings.secret_key, query["lf_id"]) == known.contact_id
+    now = datetime.now(UTC)
+    secret = workspace.settings.secret_key
+    assert verify_token(secret, query["lf_id"], now=now) == known.contact_id
+    with pytest.raises(InvalidToken):
+        verify_token(secret, query["lf_id"], now=now + timedelta(days=91))
     refused = CliRunner().invoke(
         app, ["tracking", "link", "ada@example.com", "ftp://x"], env=cli_env
     )
     assert refused.exit_code == 1
     assert "url: expected an http(s) URL" in refused.output
+
+
+def test_tracking_link_lasts_as_long_as_asked(workspace, db, cli_env):
+    known = capture_contact(db, workspace.clock, ContactInput(email="ada@example.com"))
+    link = ["tracking", "link", "ada@example.com", f"{ORIGIN}/offer"]
+
+    result = CliRunner().invoke(app, [*link, "--valid-for", "2d"], env=cli_env)
+
+    assert result.exit_code == 0, result.output
+    token = dict(parse_qsl(urlsplit(result.output.strip()).query))["lf_id"]
+    now = datetime.now(UTC)
+    secret = workspace.settings.secret_key
+    assert verify_token(secret, token, now=now + timedelta(days=1)) == known.contact_id
+    with pytest.raises(InvalidToken):
+        verify_token(secret, token, now=now + timedelta(days=2, minutes=1))
+    refused = CliRunner().invoke(app, [*link, "--valid-for", "soon"], env=cli_env)
+    assert refused.exit_code == 1
+    assert "valid-for:" in refused.output

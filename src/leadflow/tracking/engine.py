@@ -1,9 +1,12 @@
 """Pure tracking logic: page views as the snippet sends them, and the signed token an
 identified email link carries.
 
-The token is ``<contact id>.<signature>``: an HMAC-SHA256 of the contact id under a key
-derived from the workspace secret (``LEADFLOW_SECRET_KEY``), cut to 16 bytes, base64url.
-It names one contact and cannot be forged or moved to another contact without the secret.
+The token is ``<contact id>.<expiry>.<signature>``: the expiry in whole seconds since the
+Unix epoch, and an HMAC-SHA256 of both under a key derived from the workspace secret
+(``LEADFLOW_SECRET_KEY``), cut to 16 bytes, base64url. It names one contact until it
+expires, and cannot be forged, moved to another contact or given a later expiry without the
+secret. A link forwarded or leaked therefore stops identifying its reader after a while
+(``TOKEN_LIFETIME`` by default).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from leadflow.errors import Forbidden, ValidationError
 
 ANONYMOUS_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-TOKEN = re.compile(r"([0-9]{1,18})\.([A-Za-z0-9_-]{22})")
+TOKEN = re.compile(r"([0-9]{1,18})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})")
+# Long enough for a nurture email opened weeks later; short enough that a forwarded link
+# does not identify its reader for good.
+TOKEN_LIFETIME = timedelta(days=90)
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_URL = 2048
 MAX_TITLE = 500
-_PURPOSE = b"leadflow identify link v1"
+_PURPOSE = b"leadflow identify link v2"
 
 
 class InvalidToken(Forbidden):
@@ -104,25 +111,35 @@ def _bounded(value: Any, width: int, field: str) -> str | None:
 # -- signed identify links --------------------------------------------------------------------
 
 
-def identify_token(secret: str, contact_id: int) -> str:
-    """The token an email link carries (``?lf_id=<token>``) to name its recipient."""
-    return f"{contact_id}.{_signature(secret, contact_id)}"
+def identify_token(
+    secret: str, contact_id: int, *, now: datetime, lifetime: timedelta = TOKEN_LIFETIME
+) -> str:
+    """The token an email link carries (``?lf_id=<token>``) to name its recipient until
+    ``now + lifetime``."""
+    if lifetime <= timedelta(0):
+        raise ValidationError("must be a positive duration", field="lifetime")
+    expires = int((now + lifetime).timestamp())
+    return f"{contact_id}.{expires}.{_signature(secret, contact_id, expires)}"
 
 
-def verify_token(secret: str, token: str) -> int:
-    """The contact id a token names; :class:`InvalidToken` if we did not sign it."""
+def verify_token(secret: str, token: str, *, now: datetime) -> int:
+    """The contact id a token names; :class:`InvalidToken` if we did not sign it or it has
+    expired."""
     match = TOKEN.fullmatch(token.strip()) if isinstance(token, str) else None
     if match is None:
         raise InvalidToken("the link's identify token is not one of ours")
-    contact_id = int(match.group(1))
-    if not hmac.compare_digest(match.group(2), _signature(secret, contact_id)):
+    contact_id, expires = int(match.group(1)), int(match.group(2))
+    if not hmac.compare_digest(match.group(3), _signature(secret, contact_id, expires)):
         raise InvalidToken("the link's identify token has a bad signature")
+    if now.timestamp() >= expires:
+        raise InvalidToken("the link's identify token has expired")
     return contact_id
 
 
-def _signature(secret: str, contact_id: int) -> str:
+def _signature(secret: str, contact_id: int, expires: int) -> str:
     # A key of its own, derived from the workspace secret, so a signature made for this
     # purpose is never valid for another (webhooks, unsubscribe links).
     key = hmac.new(secret.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
-    digest = hmac.new(key, str(contact_id).encode("ascii"), hashlib.sha256).digest()[:16]
+    signed = f"{contact_id}.{expires}".encode("ascii")
+    digest = hmac.new(key, signed, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")

@@ -35,9 +35,9 @@ def identify(
 ) -> IdentifyOutcome:
     """An identified email click: the token (signed with ``secret``) names the contact, and
     the visitor's anonymous history is stitched into it."""
-    contact_id = verify_token(secret, token)
-    visitor = anonymous_id(visitor)
     now = clock.now()
+    contact_id = verify_token(secret, token, now=now)
+    visitor = anonymous_id(visitor)
     with db.write() as conn:
         return identify_visitor(conn, contact_id, visitor, now=now)
 
