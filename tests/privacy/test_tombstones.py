@@ -4,13 +4,18 @@ contact, and no periodic rule or job moves the tombstone."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+import leadflow.activity.service as activity_service
+import leadflow.privacy.service as privacy_service
 from leadflow.activity.inputs import EventInput
+from leadflow.activity.models import activities
 from leadflow.activity.service import record_events
 from leadflow.channels import MemoryChannel
 from leadflow.clock import FrozenClock
@@ -28,6 +33,7 @@ from leadflow.storage.database import Database
 from leadflow.tracking.engine import identify_token
 from leadflow.tracking.service import identify
 from leadflow.workspace import Workspace
+from tests.conftest import SERVER_URL
 from tests.privacy.conftest import EMAIL, Person, dump
 from tests.routing.files import ROUTING
 
@@ -52,6 +58,54 @@ def test_an_event_naming_an_erased_contact_by_id_is_refused_and_stores_nothing(
         assert (refused.value.index, refused.value.field) == (None, None)
         assert str(refused.value).startswith(f"contact {named} was erased")
     assert dump(db) == before
+
+
+@pytest.mark.skipif(SERVER_URL is None, reason="PostgreSQL's concurrent writers")
+def test_an_event_read_before_an_erasure_committed_is_refused_once_it_has(
+    db: Database, clock: FrozenClock, person: Person, monkeypatch: pytest.MonkeyPatch
+):
+    """The event's first read of its contact sees no erasure (not committed yet); it then
+    waits for the contact's row, which the erasure holds, and is refused once it commits."""
+    erasing, at_lock = threading.Event(), threading.Event()
+    real_lock = activity_service.lock_for_scoring
+
+    def lock(conn: Any, contact_ids: Any) -> None:
+        at_lock.set()
+        real_lock(conn, contact_ids)
+
+    def held(conn: Any, ids: list[int], now: Any) -> int:  # the erasure's last step
+        erasing.set()
+        assert at_lock.wait(10)
+        time.sleep(0.3)  # the event is now waiting for the erased rows
+        return 0
+
+    monkeypatch.setattr(activity_service, "lock_for_scoring", lock)
+    monkeypatch.setattr(
+        privacy_service, "ERASE_STEPS", (*privacy_service.ERASE_STEPS, ("held", held))
+    )
+    # Another process's database handle: one handle serialises its own writes.
+    other = Database(db.engine.url.render_as_string(hide_password=False))
+    eraser = threading.Thread(
+        target=erase_contact, args=(other, clock, person.id), kwargs={"requested_by": "dpo"}
+    )
+    eraser.start()
+    try:
+        assert erasing.wait(10)
+        with pytest.raises(ContactErased) as refused:
+            record_events(
+                db,
+                clock,
+                [EventInput(type="page_view", contact_id=person.id, idempotency_key="late")],
+            )
+    finally:
+        eraser.join(10)
+        other.dispose()
+    assert refused.value.contact_id == person.id
+    with db.read() as conn:
+        late = conn.execute(
+            select(activities.c.id).where(activities.c.idempotency_key == "late")
+        ).all()
+    assert late == []
 
 
 def test_a_batch_naming_an_erased_contact_is_refused_whole_naming_the_event(

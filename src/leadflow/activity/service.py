@@ -30,6 +30,7 @@ from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import ContactErased, NotFound, ValidationError
 from leadflow.lifecycle.service import Changes, apply_rules, capture_criteria
+from leadflow.privacy.models import erasures
 from leadflow.privacy.tombstones import is_erased
 from leadflow.routing.service import TOUCH_TYPES, touched
 from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
@@ -81,6 +82,7 @@ def record_prepared(
         return RecordResult(0, 0, 0)
     contact_ids, created = _resolve_contacts(conn, events, now=now)
     lock_for_scoring(conn, set(contact_ids))
+    _refuse_erased_meanwhile(conn, events, contact_ids)
     wire = wire_for(conn.dialect)
     firsts = _first_of_each_key(events)
     times = [wire.to_time(events[i].occurred_at) for i in firsts]  # as stored
@@ -254,6 +256,31 @@ def _refuse_erased(
         named = event.contact_id
         if named is not None and (named in erased or live[named] in erased):
             raise ContactErased(named, index=index if len(events) > 1 else None)
+
+
+def _refuse_erased_meanwhile(
+    conn: Connection, events: Sequence[PreparedEvent], contact_ids: Sequence[int]
+) -> None:
+    """PostgreSQL: refuse the batch if one of its contacts was erased after it was read.
+
+    An erasure holds its contacts' rows (FOR UPDATE) until it commits, and
+    :func:`lock_for_scoring` waits for them; under READ COMMITTED this later statement sees
+    the erasure then, where the contacts' first read did not. (SQLite's one writer runs
+    the two one after the other: its first read already sees a committed erasure.)
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    erased: set[int] = set()
+    for chunk in chunked(sorted(set(contact_ids))):
+        found = conn.execute(
+            select(erasures.c.contact_id).where(erasures.c.contact_id.in_(chunk))
+        ).scalars()
+        erased.update(found)
+    if erased:
+        for index, (event, contact_id) in enumerate(zip(events, contact_ids, strict=True)):
+            if contact_id in erased:
+                named = event.contact_id if event.contact_id is not None else contact_id
+                raise ContactErased(named, index=index if len(events) > 1 else None)
 
 
 def _survivor(contact_id: int, merged_into: dict[int, int | None]) -> int:
