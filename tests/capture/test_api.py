@@ -130,6 +130,43 @@ def test_bad_json_is_422_naming_the_field(public, db, body, field):
     assert stored(db) == (0, 0)
 
 
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_browsers_bad_form_post_gets_a_page_saying_what_to_fix(public, db):
+    page = f"{ORIGIN}/pricing?plan=<b>"
+    response = post_form(public, answers(email="ada-at-example.com"), Accept=BROWSER, Referer=page)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert "<h1>Please check the form</h1>" in response.text
+    assert "email: " in response.text
+    assert "ada-at-example.com" in response.text
+    assert f'<a href="{ORIGIN}/pricing?plan=&lt;b&gt;">Back to the form</a>' in response.text
+    assert stored(db) == (0, 0)
+
+
+def test_a_bad_form_post_links_back_only_to_the_forms_own_site(public, db):
+    response = post_form(
+        public,
+        answers(email="ada-at-example.com"),
+        Accept=BROWSER,
+        Referer="https://elsewhere.example/phish",
+    )
+
+    assert response.status_code == 422
+    assert "Back to the form" not in response.text
+
+
+def test_a_scripts_bad_form_post_still_gets_problem_json(public, db):
+    response = post_form(public, answers(email="ada-at-example.com"), Accept="application/json")
+
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"][0]["loc"] == ["email"]
+
+
 def test_hostile_text_is_stored_as_text(public, db):
     name = "<script>alert(1)</script>'; DROP TABLE contacts; --"
     response = public.post(URL, json=answers(first_name=name[:100]), headers=FROM_SITE)

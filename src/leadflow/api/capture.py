@@ -5,7 +5,9 @@ it names, with their answers and consent. An HTML form post (urlencoded) is answ
 303 redirect to the form's ``redirect`` page, a JSON post with JSON. Checked in this order,
 each refusing with problem+json and storing nothing: the form exists (404), the post comes
 from one of its origins (403; CORS answers only those), the rate limits per IP and per form
-(429 with Retry-After), the content type (415), the body size (413), the fields (422).
+(429 with Retry-After), the content type (415), the body size (413), the fields (422). A
+browser's own form post (urlencoded, HTML accepted) is refused with a short HTML page
+instead, with the same status, saying what to fix and linking back to the form.
 ``Idempotency-Key`` is honoured (:mod:`leadflow.access.idempotency`).
 """
 
@@ -126,8 +128,23 @@ async def submit(
             _capture, public, form, values, kind, idempotency_key, _hash(request, body)
         )
     except LeadflowError as exc:
+        if _from_a_page(request):
+            return problem_page(exc, origin, request.headers.get("referer"))
         return problem_for(exc, origin)
     return stored_response(stored, origin)
+
+
+def _from_a_page(request: Request) -> bool:
+    """A browser posting the form itself (not a script): urlencoded, and HTML accepted."""
+    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    return kind == FORM_TYPES[0] and "text/html" in request.headers.get("accept", "")
+
+
+_TITLES = {422: "Please check the form", 429: "Too many submissions", 413: "Too much to send"}
+SORRY = (
+    "<!doctype html><meta charset=utf-8><title>{title}</title>"
+    "<h1>{title}</h1><p>{message}</p>{back}"
+)
 
 
 def _form(public: Public, key: str) -> Form:
@@ -256,6 +273,24 @@ def problem_for(exc: LeadflowError, origin: str) -> Response:
     field = getattr(exc, "field", None)
     found = [{"loc": [field], "msg": exc.message, "type": exc.code}] if field else None
     return errors.problem(status, exc.code, exc.message, errors=found, headers=headers)
+
+
+def problem_page(exc: LeadflowError, origin: str, referer: str | None) -> Response:
+    """The refusal as a page for a person: the problem (the field first), and a link back
+    to the page that posted when it is on the form's own origin."""
+    response = problem_for(exc, origin)
+    field = getattr(exc, "field", None)
+    message = f"{field}: {exc.message}" if field else exc.message
+    back = ""
+    if referer and request_origin(None, referer) == origin:
+        back = f'<p><a href="{escape(referer)}">Back to the form</a></p>'
+    title = _TITLES.get(response.status_code, "The form could not be sent")
+    page = SORRY.format(title=escape(title), message=escape(message), back=back)
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in _BODY_HEADERS}
+    return Response(page, status_code=response.status_code, media_type="text/html", headers=headers)
+
+
+_BODY_HEADERS = {"content-type", "content-length"}
 
 
 def stored_response(stored: StoredResponse, origin: str) -> Response:
