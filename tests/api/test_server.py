@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import httpx
 import pytest
 
 from leadflow.access.service import create_key
+from tests.system import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_ready(proc: subprocess.Popen[bytes], base: str, timeout: float = 30) -> None:
@@ -41,7 +35,7 @@ def _wait_until_ready(proc: subprocess.Popen[bytes], base: str, timeout: float =
 
 @pytest.fixture
 def server(workspace, cli_env, tmp_path):
-    port = _free_port()
+    port = free_port()
     leadflow = Path(sys.executable).with_name("leadflow")
     log = tmp_path / "server.log"
     with log.open("wb") as out:

@@ -13,7 +13,6 @@ that a failure.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from leadflow.contacts.inputs import ContactInput
 from leadflow.contacts.models import contacts, identities, touches
 from leadflow.contacts.service import capture_contact
 from leadflow.workspace import Workspace
+from tests.system import free_port, unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -47,18 +47,11 @@ CONSENT = "Send me product news by email. I can unsubscribe at any time."
 
 
 def _need_browser() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
-    if os.environ.get("LEADFLOW_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"LEADFLOW_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    if not CHROMIUM.exists():
+        reason = (
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
+        )
+        unavailable("LEADFLOW_REQUIRE_BROWSER", reason)
 
 
 def _forms_yaml(site: str) -> str:
@@ -127,7 +120,7 @@ def site() -> Iterator[tuple[str, dict[str, str]]]:
 @pytest.fixture
 def leadflow(workspace: Workspace, cli_env: dict[str, str]) -> Iterator[str]:
     """leadflow in a real uvicorn process on loopback, on the test workspace's database."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **cli_env}
     command = [sys.executable, "-m", "uvicorn", "--factory", "leadflow.api.app:create_app_from_env"]
     process = subprocess.Popen(

@@ -8,7 +8,6 @@ whose .ci/run installs Debian's package) makes that a failure.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -19,27 +18,18 @@ import pytest
 
 from leadflow.capture.guard import RateLimiter, RateLimitExceeded
 from leadflow.settings import Settings
+from tests.system import free_port, unavailable
 
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("LEADFLOW_REQUIRE_REDIS") == "1":
-        pytest.fail(f"LEADFLOW_REQUIRE_REDIS=1 but {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+REQUIRED = "LEADFLOW_REQUIRE_REDIS"
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     server = shutil.which("redis-server")
     if server is None:
-        _unavailable("redis-server is missing: install Debian's redis-server package")
+        unavailable(REQUIRED, "redis-server is missing: install Debian's redis-server package")
     pytest.importorskip("redis", reason="the redis client (pip install redis)")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -53,7 +43,7 @@ def redis_url() -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    _unavailable("redis-server did not start")
+                    unavailable(REQUIRED, "redis-server did not start")
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}"
     finally:
