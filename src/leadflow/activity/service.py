@@ -30,8 +30,7 @@ from leadflow.contacts.models import contacts
 from leadflow.contacts.service import lookup_identities, upsert_contacts
 from leadflow.errors import ContactErased, NotFound, ValidationError
 from leadflow.lifecycle.service import Changes, apply_rules, capture_criteria
-from leadflow.privacy.models import erasures
-from leadflow.privacy.tombstones import is_erased
+from leadflow.privacy.tombstones import erased_among, is_erased
 from leadflow.routing.service import TOUCH_TYPES, touched
 from leadflow.scoring.service import NewEvent, lock_for_scoring, score_new_events
 from leadflow.storage.database import Database
@@ -270,12 +269,7 @@ def _refuse_erased_meanwhile(
     """
     if conn.dialect.name != "postgresql":
         return
-    erased: set[int] = set()
-    for chunk in chunked(sorted(set(contact_ids))):
-        found = conn.execute(
-            select(erasures.c.contact_id).where(erasures.c.contact_id.in_(chunk))
-        ).scalars()
-        erased.update(found)
+    erased = erased_among(conn, contact_ids)
     if erased:
         for index, (event, contact_id) in enumerate(zip(events, contact_ids, strict=True)):
             if contact_id in erased:

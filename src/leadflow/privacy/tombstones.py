@@ -12,12 +12,15 @@ contacts, capture) sit below :mod:`leadflow.privacy.service`, which imports them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import ColumnElement, Connection, exists, select
 
 from leadflow.errors import ContactErased
 from leadflow.privacy.models import erasures
+from leadflow.storage.sql import chunked
 
-__all__ = ["is_erased", "refuse_erased"]
+__all__ = ["erased_among", "is_erased", "refuse_erased"]
 
 
 def is_erased(contact_id: ColumnElement[int]) -> ColumnElement[bool]:
@@ -25,13 +28,17 @@ def is_erased(contact_id: ColumnElement[int]) -> ColumnElement[bool]:
     return exists().where(erasures.c.contact_id == contact_id)
 
 
+def erased_among(conn: Connection, contact_ids: Iterable[int]) -> set[int]:
+    """Which of these contacts were erased (one query per thousand ids)."""
+    found: set[int] = set()
+    for chunk in chunked(sorted(set(contact_ids))):
+        query = select(erasures.c.contact_id).where(erasures.c.contact_id.in_(chunk))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
 def refuse_erased(conn: Connection, *contact_ids: int) -> None:
     """Raise :class:`ContactErased` when one of these contacts was erased (one query)."""
-    found = conn.execute(
-        select(erasures.c.contact_id)
-        .where(erasures.c.contact_id.in_(contact_ids))
-        .order_by(erasures.c.contact_id)
-        .limit(1)
-    ).scalar()
-    if found is not None:
-        raise ContactErased(int(found))
+    found = erased_among(conn, contact_ids)
+    if found:
+        raise ContactErased(min(found))
