@@ -10,7 +10,9 @@ Preparing (validation, normalisation) is pure and CPU-bound, so large files spre
 a process pool while this process writes; chunks come back in file order, so the first
 error reported is the first one in the file, and later rows win over earlier ones as they
 would in a single process. At most a few chunks are in flight: memory stays bounded
-whatever the file size.
+whatever the file size. A CSV file goes to the pool as raw bytes cut at record ends
+(:meth:`CsvSource.raw_chunks`) and is parsed there too: the writing process is the one
+that limits a big import, and reading, decoding and pickling rows was a tenth of its work.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
@@ -32,7 +35,7 @@ from typing import IO, Any, Literal, NamedTuple
 from sqlalchemy import Connection
 
 from leadflow.errors import InputFileError
-from leadflow.importing.sources import SourceRow
+from leadflow.importing.sources import ChunkCut, CsvChunkParser, CsvSource, RawChunk, SourceRow
 from leadflow.storage.database import Database
 
 OnError = Literal["abort", "skip"]
@@ -46,6 +49,10 @@ CHUNK_ROWS = 5000
 # default 2 MB is far smaller than the indexes a big import inserts into in random order
 # (emails, identity values, touch keys), so each insert would fetch pages again.
 IMPORT_CACHE_KIB = 256 * 1024
+# How long the writing process waits for the pool's oldest chunk before it prepares the next
+# chunk itself. Writing is the slower half of a big import, so the writer helps only when
+# the pool is clearly behind (while it starts, say), not on every small delay.
+HELP_AFTER = 0.05
 # The cyclic garbage collector's first threshold while importing (Python's default: 700).
 GC_THRESHOLD = 100_000
 # Columns leadflow adds to a rejects file; importers ignore columns named leadflow_*, so a
@@ -117,7 +124,7 @@ def run_import(
     rejects = _RejectsFile(run) if run.on_error == "skip" else None
     try:
         with _few_collections(), db.write() as conn, _page_cache(conn, IMPORT_CACHE_KIB):
-            for outcomes in _prepared(_chunks(rows, run.chunk_rows, stats), prepare, run.workers):
+            for outcomes in _outcomes(rows, run, prepare, stats):
                 good = [o for o in outcomes if not isinstance(o, Rejected)]
                 for bad in (o for o in outcomes if isinstance(o, Rejected)):
                     _reject(bad, run, rejects, stats)
@@ -190,39 +197,99 @@ def _reject(bad: Rejected, run: ImportRun, rejects: _RejectsFile | None, stats: 
         stats.first_rows.append(bad.row)
 
 
-def _prepared(
-    chunks: Iterator[list[SourceRow]], prepare: Prepare, workers: int
+def _outcomes(
+    rows: Iterable[SourceRow], run: ImportRun, prepare: Prepare, stats: RunStats
 ) -> Iterator[list[Any]]:
-    """Prepared chunks in file order, from ``workers`` processes, this one included.
+    """Prepared chunks in file order: from raw CSV chunks when a pool parses them."""
+    if run.workers <= 1:
+        for chunk in _chunks(rows, run.chunk_rows, stats):
+            yield prepare(chunk)
+        return
+    with _pool(run.workers) as pool:
+        if isinstance(rows, CsvSource):
+            yield from _prepared_raw(rows, run, prepare, pool, stats)
+        else:
+            yield from _prepared(_chunks(rows, run.chunk_rows, stats), prepare, pool, run.workers)
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    # spawn, not fork: the parent holds a database connection and threads.
+    pool = ProcessPoolExecutor(
+        workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _prepared(
+    chunks: Iterator[list[SourceRow]], prepare: Prepare, pool: ProcessPoolExecutor, workers: int
+) -> Iterator[list[Any]]:
+    """Prepared chunks in file order, from the pool's processes and this one.
 
     This process writes; whenever the oldest chunk in flight is not ready yet, it prepares
     the next chunk itself rather than wait, so on two cores one pool process and this one
     keep both busy. At most a few chunks are in flight, so memory stays bounded.
     """
-    if workers <= 1:
-        for chunk in chunks:
-            yield prepare(chunk)
-        return
-    # spawn, not fork: the parent holds a database connection and threads.
-    pool = ProcessPoolExecutor(
-        workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
-    )
     limit = 3 * workers
     pending: deque[Future[list[Any]]] = deque()
-    try:
-        while True:
-            while len(pending) < limit and (chunk := next(chunks, [])):
-                pending.append(pool.submit(_prepare_plain, prepare, [tuple(r) for r in chunk]))
-            if not pending:
-                return
-            if not pending[0].done() and len(pending) < 2 * limit:
-                chunk = next(chunks, [])  # chunks are never empty
-                if chunk:
-                    pending.append(_here(prepare, chunk))
-                    continue
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    while True:
+        while len(pending) < limit and (chunk := next(chunks, [])):
+            pending.append(pool.submit(_prepare_plain, prepare, [tuple(r) for r in chunk]))
+        if not pending:
+            return
+        if not pending[0].done() and len(pending) < 2 * limit:
+            chunk = next(chunks, [])  # chunks are never empty
+            if chunk:
+                pending.append(_here(prepare, chunk))
+                continue
+        yield pending.popleft().result()
+
+
+def _prepared_raw(
+    source: CsvSource, run: ImportRun, prepare: Prepare, pool: ProcessPoolExecutor, stats: RunStats
+) -> Iterator[list[Any]]:
+    """:func:`_prepared` for a CSV file the pool also parses, cut by ``raw_chunks``.
+
+    If a chunk turns out not to end where a record ends (:class:`ChunkCut`), the chunks
+    after it are dropped and the file is read on from it in this process, as rows.
+    """
+    limit = 3 * run.workers
+    parser = source.parser
+    chunks = source.raw_chunks(run.chunk_rows)
+    pending: deque[tuple[RawChunk, Future[list[Any]]]] = deque()
+    while True:
+        while len(pending) < limit and (raw := next(chunks, None)) is not None:
+            pending.append((raw, pool.submit(_prepare_raw, prepare, parser, raw)))
+        if not pending:
+            return
+        if not _ready(pending[0][1]) and len(pending) < 2 * limit:
+            raw = next(chunks, None)
+            if raw is not None:
+                pending.append((raw, _here(partial(_prepare_raw, prepare, parser), raw)))
+                continue
+        raw, future = pending.popleft()
+        try:
+            outcomes = future.result()
+        except ChunkCut:
+            for _, dropped in pending:
+                dropped.cancel()
+            rest = _chunks(source.rows_from(raw), run.chunk_rows, stats)
+            yield from _prepared(rest, prepare, pool, run.workers)
+            return
+        stats.rows += len(outcomes)
+        yield outcomes
+
+
+def _ready(future: Future[Any]) -> bool:
+    """Whether ``future`` is done or soon will be (waiting ``HELP_AFTER`` seconds)."""
+    return future.done() or not wait([future], timeout=HELP_AFTER).not_done
+
+
+def _prepare_raw(prepare: Prepare, parser: CsvChunkParser, raw: RawChunk) -> list[Any]:
+    return prepare(parser(raw))
 
 
 def _prepare_plain(prepare: Prepare, rows: list[tuple[Any, ...]]) -> list[Any]:
@@ -231,7 +298,7 @@ def _prepare_plain(prepare: Prepare, rows: list[tuple[Any, ...]]) -> list[Any]:
     return prepare([SourceRow._make(r) for r in rows])
 
 
-def _here(prepare: Prepare, chunk: list[SourceRow]) -> Future[list[Any]]:
+def _here(prepare: Callable[[Any], list[Any]], chunk: Any) -> Future[list[Any]]:
     """Prepare a chunk in this process, as a finished future among the pool's."""
     future: Future[list[Any]] = Future()
     try:

@@ -5,12 +5,18 @@ so the header of a CSV file is row 1. Problems a single row has (wrong number of
 bytes that are not UTF-8, NUL bytes, a JSON line that does not parse) travel with the row,
 so the importer can skip or refuse it; problems that make the rest of the file unreadable
 (a quote that never closes) raise :class:`InputFileError` at once.
+
+A big CSV file can also be cut into :class:`RawChunk` s of whole records without parsing it
+(:meth:`CsvSource.raw_chunks`), for worker processes to parse (:class:`CsvChunkParser`):
+the process that writes then only reads bytes. See :meth:`CsvSource.raw_chunks` for how a
+cut is found and checked.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -52,20 +58,27 @@ def check_file(path: Path, *, max_bytes: int) -> int:
 
 
 class _Lines:
-    """Decodes a binary file line by line, noting which lines are not clean UTF-8 text."""
+    """Decodes a binary file line by line, noting which lines are not clean UTF-8 text.
 
-    def __init__(self, handle: IO[bytes]) -> None:
-        self._handle = handle
+    ``first_line`` is the number of the handle's first line in the file; only the file's
+    own first line may start with a byte order mark.
+    """
+
+    def __init__(self, handle: IO[bytes], first_line: int = 1) -> None:
+        self.handle = handle
+        self._first_line = first_line
         self.bytes_read = 0
         self.problems: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[str]:
-        lines = iter(self._handle)
+        lines = iter(self.handle)
         first = next(lines, None)
         if first is None:
             return
-        yield self._text(1, first.removeprefix(codecs.BOM_UTF8), len(first))
-        number = 1
+        number = self._first_line
+        yield self._text(
+            number, first.removeprefix(codecs.BOM_UTF8) if number == 1 else first, len(first)
+        )
         for raw in lines:  # the common case inline: one decode and one NUL test a line
             number += 1
             self.bytes_read += len(raw)
@@ -136,24 +149,142 @@ class CsvSource:
             yield cells
 
     def __iter__(self) -> Iterator[SourceRow]:
-        width = len(self.header)
-        reader = self._reader
-        problems = self._lines.problems
-        try:  # _records, inline: this loop runs once a row
-            for cells in reader:
-                start, self._last_line = self._last_line + 1, reader.line_num
-                if not cells:
-                    continue  # a blank line
-                problem = None
-                if problems:
-                    problem = self._lines.problem_between(start, self._last_line)
-                if problem is None and len(cells) != width:
-                    problem = f"has {len(cells)} fields where the header has {width}"
-                yield SourceRow(start, cells, problem)
-        except csv.Error as exc:
-            raise InputFileError(
-                _csv_problem(str(exc)), path=str(self.path), row=self._last_line + 1
-            ) from None
+        return _csv_rows(
+            self._reader, self._lines, len(self.header), str(self.path), self._last_line
+        )
+
+    def raw_chunks(self, rows: int) -> Iterator[RawChunk]:
+        """The rest of the file, after the header, as chunks of about ``rows`` lines each.
+
+        A chunk ends after a newline preceded by an even number of quote characters since
+        the chunk began: in a well-formed file that newline ends a record. A stray quote
+        inside an unquoted field (``5" screen``), which the CSV reader accepts, can make
+        that count lie; then the chunk ends inside a quoted field, its parser raises
+        :class:`ChunkCut`, and the caller reads on from that chunk with :meth:`rows_from`.
+        If no record ends within ``_MAX_CHUNK_BYTES``, the chunk is sent with ``data=None``,
+        which means the same.
+        """
+        handle = self._lines.handle
+        offset, line = handle.tell(), self._last_line + 1
+        buffer, eof = b"", False
+        while True:
+            while not eof and buffer.count(b"\n") < rows and len(buffer) < _MAX_CHUNK_BYTES:
+                block = handle.read(_BLOCK_BYTES)
+                buffer, eof = buffer + block, not block
+            if not buffer:
+                return
+            cut = _cut(buffer, rows, eof)
+            if cut == 0 and not eof and len(buffer) < _MAX_CHUNK_BYTES:
+                block = handle.read(_BLOCK_BYTES)  # one record spans every line read so far
+                buffer, eof = buffer + block, not block
+                continue
+            if cut == 0:
+                yield RawChunk(line, offset, None)
+                return
+            chunk, buffer = buffer[:cut], buffer[cut:]
+            self._lines.bytes_read = offset + cut
+            yield RawChunk(line, offset, chunk)
+            offset, line = offset + cut, line + chunk.count(b"\n")
+
+    def rows_from(self, chunk: RawChunk) -> Iterator[SourceRow]:
+        """The rows from ``chunk`` to the end of the file, read here, one after another."""
+        handle = self._lines.handle
+        handle.seek(chunk.offset)
+        lines = _Lines(handle, first_line=chunk.line)
+        lines.bytes_read = chunk.offset
+        self._lines = lines
+        reader = csv.reader(lines, strict=True)
+        return _csv_rows(reader, lines, len(self.header), str(self.path), chunk.line - 1)
+
+    @property
+    def parser(self) -> CsvChunkParser:
+        return CsvChunkParser(len(self.header))
+
+
+# Bytes read at a time when cutting chunks, and the most one chunk may hold: wide rows make
+# chunks of fewer rows, and a stray quote that hides every record end further on sends the
+# rest of the file to be read in one process once this much has been looked at.
+_BLOCK_BYTES = 256 * 1024
+_MAX_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class RawChunk(NamedTuple):
+    """Whole records of a CSV file as bytes: the line they start on and their offset."""
+
+    line: int
+    offset: int
+    data: bytes | None  # None: no cut was found; read on from ``offset`` in one process
+
+
+class ChunkCut(Exception):
+    """The chunk does not end where a record ends, or cannot be parsed on its own: read
+    the file on from this chunk in one process, which finds any real error itself."""
+
+
+class CsvChunkParser(NamedTuple):
+    """Parses one :class:`RawChunk` into located rows (pure; runs in worker processes)."""
+
+    width: int
+
+    def __call__(self, chunk: RawChunk) -> list[SourceRow]:
+        if chunk.data is None:
+            raise ChunkCut
+        lines = _Lines(io.BytesIO(chunk.data), first_line=chunk.line)
+        reader = csv.reader(lines, strict=True)
+        try:
+            return list(_csv_rows(reader, lines, self.width, "", chunk.line - 1))
+        except InputFileError:
+            raise ChunkCut from None
+
+
+def _cut(buffer: bytes, rows: int, eof: bool) -> int:
+    """Where the chunk at the start of ``buffer`` ends: after about ``rows`` lines, where a
+    record ends; the whole buffer at the end of the file; 0 if no record ends in it."""
+    if eof and buffer.count(b"\n") <= rows:
+        return len(buffer)
+    end = -1
+    for _ in range(rows):
+        end = buffer.find(b"\n", end + 1)
+        if end < 0:
+            break
+    cut = _record_end(buffer, end + 1 if end >= 0 else len(buffer))
+    if cut == 0:
+        cut = _record_end(buffer, len(buffer))
+    return cut or (len(buffer) if eof else 0)
+
+
+def _record_end(buffer: bytes, end: int) -> int:
+    """Just after the last newline before ``end`` that an even number of quote characters
+    precede, or 0 if there is none. Walks back quote by quote: the count only changes there."""
+    quotes = buffer.count(b'"', 0, end)
+    while True:
+        last_quote = buffer.rfind(b'"', 0, end)
+        if quotes % 2 == 0 and (newline := buffer.rfind(b"\n", last_quote + 1, end)) >= 0:
+            return newline + 1
+        if last_quote < 0:
+            return 0
+        end, quotes = last_quote, quotes - 1
+
+
+def _csv_rows(
+    reader: Any, lines: _Lines, width: int, path: str, last_line: int
+) -> Iterator[SourceRow]:
+    """Located rows from ``reader``, whose first line is the one after ``last_line``."""
+    problems = lines.problems
+    base = last_line - reader.line_num
+    try:
+        for cells in reader:
+            start, last_line = last_line + 1, base + reader.line_num
+            if not cells:
+                continue  # a blank line
+            problem = None
+            if problems:
+                problem = lines.problem_between(start, last_line)
+            if problem is None and len(cells) != width:
+                problem = f"has {len(cells)} fields where the header has {width}"
+            yield SourceRow(start, cells, problem)
+    except csv.Error as exc:
+        raise InputFileError(_csv_problem(str(exc)), path=path, row=last_line + 1) from None
 
 
 def _csv_problem(message: str) -> str:
