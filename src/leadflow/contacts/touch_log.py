@@ -45,6 +45,7 @@ class TouchPlan:
 
     entries: list[Entry]
     rows: list[tuple[Any, ...]]  # driver-ready, in the wire's TOUCH_INSERT order
+    bare: list[tuple[Any, ...]]  # touches without text, in TOUCH_INSERT_BARE order
 
     def ends(self, contact_ids: set[int]) -> dict[int, tuple[int, int]]:
         """The first and last planned touch of each of ``contact_ids`` that has one."""
@@ -65,12 +66,19 @@ def plan_touches(
     ids = allocate_ids(conn, wire, touches, len(pending))
     entries = []
     rows = []
+    bare = []
     time = wire.time
     for tid, (key, (i, cid, touch)) in zip(ids, pending.items(), strict=True):
         _, channel, text, occurred_at = touch
         entries.append(Entry(key, i, tid, cid, occurred_at))
-        rows.append((tid, cid, channel, *text, key, time(occurred_at)))
-    return TouchPlan(entries=entries, rows=rows)
+        if text == _NO_TEXT:
+            bare.append((tid, cid, channel, key, time(occurred_at)))
+        else:
+            rows.append((tid, cid, channel, *text, key, time(occurred_at)))
+    return TouchPlan(entries=entries, rows=rows, bare=bare)
+
+
+_NO_TEXT = (None,) * len(TOUCH_TEXT)
 
 
 def record_touches(
@@ -80,9 +88,11 @@ def record_touches(
 
     ``fresh``: the contacts this batch inserted, already pointing at their planned touches.
     """
-    if not plan.rows:
+    if not plan.entries:
         return {}
-    if execute_rows(conn, wire.insert_touches, plan.rows) == len(plan.rows):
+    inserted = execute_rows(conn, wire.insert_touches, plan.rows)
+    inserted += execute_rows(conn, wire.insert_bare_touches, plan.bare)
+    if inserted == len(plan.entries):
         found = [(e.touch_id, e.contact_id, e.occurred_at) for e in plan.entries]
         set_first_and_last_touch(conn, wire, [f for f in found if f[1] not in fresh])
         return {e.item: e.touch_id for e in plan.entries}
