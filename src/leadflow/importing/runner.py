@@ -127,7 +127,11 @@ def run_import(
     started = time.perf_counter()
     rejects = _RejectsFile(run) if run.on_error == "skip" else None
     try:
-        with _few_collections(), db.write() as conn, _page_cache(conn, IMPORT_CACHE_KIB):
+        with (
+            _few_collections(),
+            db.write(check_references=False) as conn,
+            _page_cache(conn, IMPORT_CACHE_KIB),
+        ):
             for outcomes in _outcomes(rows, run, prepare, stats):
                 good = [o for o in outcomes if not isinstance(o, Rejected)]
                 for bad in (o for o in outcomes if isinstance(o, Rejected)):

@@ -80,11 +80,17 @@ class Database:
         )
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: committed when the block ends, rolled back on error."""
+    def write(self, *, check_references: bool = True) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        ``check_references=False`` is for bulk loads that allocate every id they refer to
+        inside the transaction (imports): on SQLite the foreign keys are not looked up row
+        by row (3 of ~60 CPU-seconds of a 1,000,000-row contacts import). PostgreSQL checks
+        them as always, and the import tests run there too.
+        """
         with self._write_lock, translate_errors(self), self._writer.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
+            with _references_checked(conn, check_references or not self.is_sqlite), conn.begin():
                 yield conn
         if self._checkpointer is not None:
             self._checkpointer.nudge()
@@ -228,6 +234,21 @@ def _sqlite_engine(
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def _references_checked(conn: Connection, checked: bool) -> Iterator[None]:
+    """SQLite: foreign keys off for the next transaction (the pragma is a no-op inside one)."""
+    if checked:
+        yield
+        return
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
 
 
 @contextmanager
