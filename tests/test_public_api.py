@@ -30,3 +30,14 @@ def test_importing_the_library_loads_no_adapter_or_demo_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "[]"
+
+
+def test_every_exported_name_has_a_home_to_load_it_from():
+    assert set(leadflow._HOME) == set(leadflow.__all__) - {"__version__"}
+
+
+def test_importing_the_library_loads_its_parts_only_when_used():
+    code = "import sys, leadflow; print('leadflow.activity.service' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.strip() == "False"
