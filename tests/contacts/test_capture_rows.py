@@ -54,6 +54,26 @@ def test_upsert_rows_merges_a_batch_as_upsert_contacts_does(db: Database, clock:
     assert get_contact(db, "bob@acme.com")["account"]["name"] == "Acme"
 
 
+def test_rows_with_and_without_rare_columns_store_what_each_gives(db: Database, clock: FrozenClock):
+    # Contacts without timezone and language, and touches without text, go through shorter
+    # statements than the others of the same batch.
+    rows = [
+        _row(clock, ContactInput(email="ann@acme.com", timezone="Europe/Paris", language="fr")),
+        _row(clock, ContactInput(email="bob@acme.com"), TouchInput("webinar")),
+        _row(clock, ContactInput(email="cy@acme.com"), TouchInput("webinar", utm_source="li")),
+    ]
+
+    with db.write() as conn:
+        upsert_rows(conn, rows, now=clock.now())
+
+    ann, bob, cy = (get_contact(db, f"{n}@acme.com") for n in ("ann", "bob", "cy"))
+    assert (ann["timezone"], ann["language"], ann["first_touch_id"]) == ("Europe/Paris", "fr", None)
+    assert (bob["timezone"], bob["language"], bob["stage"]) == (None, None, cy["stage"])
+    assert [(t["channel"], t["utm_source"]) for t in bob["touches"]] == [("webinar", None)]
+    assert [(t["channel"], t["utm_source"]) for t in cy["touches"]] == [("webinar", "li")]
+    assert bob["first_touch_id"] == bob["touches"][0]["id"] != cy["first_touch_id"]
+
+
 def test_upsert_rows_and_upsert_contacts_agree_on_a_known_contact(db: Database, clock: FrozenClock):
     contact = ContactInput(email="ann@acme.com", first_name="Ann")
     with db.write() as conn:

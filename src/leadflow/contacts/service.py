@@ -34,6 +34,7 @@ from leadflow.contacts.touch_log import (
 from leadflow.contacts.wire import (
     ACCOUNT_COLUMNS,
     CONTACT_COLUMNS,
+    RARE_CONTACT_COLUMNS,
     Wire,
     allocate_ids,
     execute_rows,
@@ -448,13 +449,25 @@ def _insert_contacts(
 
     stage = initial_stage(conn)
     entered = now if stage is not None else None
+    common = []
     for group, values, props, account_id in inserts:
         contact_id = _id(group)
         first, last = ends.get(contact_id, (None, None))
         props_json = json(dict(props))
         pointers = (first, last, stage, entered)
-        rows.append((contact_id, account_id, "active", *values, props_json, *pointers, now, now))
+        if values[-2:] == _NO_RARE_VALUES:
+            common.append(
+                (contact_id, account_id, "active", *values[:-2], props_json, *pointers, now, now)
+            )
+        else:
+            rows.append(
+                (contact_id, account_id, "active", *values, props_json, *pointers, now, now)
+            )
     execute_rows(conn, wire.insert_contacts, rows)
+    execute_rows(conn, wire.insert_common_contacts, common)
+
+
+_NO_RARE_VALUES = (None,) * len(RARE_CONTACT_COLUMNS)
 
 
 def _update_contacts(conn: Connection, wire: Wire, updates: _Planned, *, now: Any) -> None:

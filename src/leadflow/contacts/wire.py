@@ -57,6 +57,11 @@ CONTACT_INSERT = (
     "created_at",
     "updated_at",
 )
+# Most captures give neither a timezone nor a language; their rows leave the two out (see
+# TOUCH_INSERT_BARE for why leaving NULLs out pays).
+RARE_CONTACT_COLUMNS = ("timezone", "language")
+assert CONTACT_COLUMNS[-2:] == RARE_CONTACT_COLUMNS
+CONTACT_INSERT_COMMON = tuple(c for c in CONTACT_INSERT if c not in RARE_CONTACT_COLUMNS)
 CONTACT_SETTABLE = (*CONTACT_COLUMNS, "account_id", "properties")
 ACCOUNT_INSERT = ("id", "domain", *ACCOUNT_COLUMNS, "properties", "created_at", "updated_at")
 IDENTITY_INSERT = ("contact_id", "kind", "value", "created_at")
@@ -86,6 +91,7 @@ class Wire:
     json: Callable[[Any], Any]  # a properties dict as the driver takes it
     amount: Callable[[Any], Any]  # annual_revenue as the driver takes it
     insert_contacts: str
+    insert_common_contacts: str  # CONTACT_INSERT_COMMON's columns
     update_contacts: str
     touch_ends: str
     insert_identities: str
@@ -126,6 +132,7 @@ def _wire(dialect: Dialect) -> Wire:
         json=_TextDictCache(json) if dialect.name == "sqlite" else json,
         amount=_processor(accounts.c.annual_revenue, dialect),
         insert_contacts=insert(contacts, CONTACT_INSERT),
+        insert_common_contacts=insert(contacts, CONTACT_INSERT_COMMON),
         # A capture sets what it says and keeps what it does not say (NULL).
         update_contacts=update(
             contacts,
