@@ -241,14 +241,14 @@ def _prepared(
     the next chunk itself rather than wait, so on two cores one pool process and this one
     keep both busy. At most a few chunks are in flight, so memory stays bounded.
     """
-    limit = 3 * workers
+    limit, cap = _limits(workers)
     pending: deque[Future[list[Any]]] = deque()
     while True:
-        while len(pending) < limit and (chunk := next(chunks, [])):
+        while _queued(pending) < limit and len(pending) < cap and (chunk := next(chunks, [])):
             pending.append(pool.submit(_prepare_plain, prepare, [tuple(r) for r in chunk]))
         if not pending:
             return
-        if not pending[0].done() and len(pending) < 2 * limit:
+        if not pending[0].done() and len(pending) < cap:
             chunk = next(chunks, [])  # chunks are never empty
             if chunk:
                 pending.append(_here(prepare, chunk))
@@ -264,16 +264,20 @@ def _prepared_raw(
     If a chunk turns out not to end where a record ends (:class:`ChunkCut`), the chunks
     after it are dropped and the file is read on from it in this process, as rows.
     """
-    limit = 3 * run.workers
+    limit, cap = _limits(run.workers)
     parser = source.parser
     chunks = source.raw_chunks(run.chunk_rows)
     pending: deque[tuple[RawChunk, Future[list[Any]]]] = deque()
     while True:
-        while len(pending) < limit and (raw := next(chunks, None)) is not None:
+        while (
+            _queued(f for _, f in pending) < limit
+            and len(pending) < cap
+            and (raw := next(chunks, None)) is not None
+        ):
             pending.append((raw, pool.submit(_prepare_raw, prepare, parser, raw)))
         if not pending:
             return
-        if not _ready(pending[0][1]) and len(pending) < 2 * limit:
+        if not _ready(pending[0][1]) and len(pending) < cap:
             raw = next(chunks, None)
             if raw is not None:
                 pending.append((raw, _here(partial(_prepare_raw, prepare, parser), raw)))
@@ -289,6 +293,19 @@ def _prepared_raw(
             return
         stats.rows += len(outcomes)
         yield outcomes
+
+
+def _limits(workers: int) -> tuple[int, int]:
+    """Chunks waiting at the pool, and chunks in flight in all (memory stays bounded).
+
+    Only the pool's unfinished chunks count against the first: chunks this process has
+    prepared must not leave the pool idle while they wait their turn to be written.
+    """
+    return 3 * workers, 6 * workers
+
+
+def _queued(futures: Iterable[Future[Any]]) -> int:
+    return sum(1 for f in futures if not f.done())
 
 
 def _ready(future: Future[Any]) -> bool:
