@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -235,25 +235,13 @@ def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
 def _prepared(
     chunks: Iterator[list[SourceRow]], prepare: Prepare, pool: ProcessPoolExecutor, workers: int
 ) -> Iterator[list[Any]]:
-    """Prepared chunks in file order, from the pool's processes and this one.
+    """Prepared chunks of rows in file order, from the pool's processes and this one."""
 
-    This process writes; whenever the oldest chunk in flight is not ready yet, it prepares
-    the next chunk itself rather than wait, so on two cores one pool process and this one
-    keep both busy. At most a few chunks are in flight, so memory stays bounded.
-    """
-    limit, cap = _limits(workers)
-    pending: deque[Future[list[Any]]] = deque()
-    while True:
-        while _queued(pending) < limit and len(pending) < cap and (chunk := next(chunks, [])):
-            pending.append(pool.submit(_prepare_plain, prepare, [tuple(r) for r in chunk]))
-        if not pending:
-            return
-        if not pending[0].done() and len(pending) < cap:
-            chunk = next(chunks, [])  # chunks are never empty
-            if chunk:
-                pending.append(_here(prepare, chunk))
-                continue
-        yield pending.popleft().result()
+    def send(chunk: list[SourceRow]) -> Future[list[Any]]:
+        return pool.submit(_prepare_plain, prepare, [tuple(r) for r in chunk])
+
+    for _, future in _in_order(chunks, send, prepare, workers):
+        yield future.result()
 
 
 def _prepared_raw(
@@ -264,30 +252,17 @@ def _prepared_raw(
     If a chunk turns out not to end where a record ends (:class:`ChunkCut`), the chunks
     after it are dropped and the file is read on from it in this process, as rows.
     """
-    limit, cap = _limits(run.workers)
-    parser = source.parser
-    chunks = source.raw_chunks(run.chunk_rows)
-    pending: deque[tuple[RawChunk, Future[list[Any]]]] = deque()
-    while True:
-        while (
-            _queued(f for _, f in pending) < limit
-            and len(pending) < cap
-            and (raw := next(chunks, None)) is not None
-        ):
-            pending.append((raw, pool.submit(_prepare_raw, prepare, parser, raw)))
-        if not pending:
-            return
-        if not _ready(pending[0][1]) and len(pending) < cap:
-            raw = next(chunks, None)
-            if raw is not None:
-                pending.append((raw, _here(partial(_prepare_raw, prepare, parser), raw)))
-                continue
-        raw, future = pending.popleft()
+    job = partial(_prepare_raw, prepare, source.parser)
+
+    def send(raw: RawChunk) -> Future[list[Any]]:
+        return pool.submit(job, raw)
+
+    in_order = _in_order(source.raw_chunks(run.chunk_rows), send, job, run.workers)
+    for raw, future in in_order:
         try:
             outcomes = future.result()
         except ChunkCut:
-            for _, dropped in pending:
-                dropped.cancel()
+            in_order.close()  # cancels the chunks after this one
             rest = _chunks(source.rows_from(raw), run.chunk_rows, stats)
             yield from _prepared(rest, prepare, pool, run.workers)
             return
@@ -295,17 +270,42 @@ def _prepared_raw(
         yield outcomes
 
 
-def _limits(workers: int) -> tuple[int, int]:
-    """Chunks waiting at the pool, and chunks in flight in all (memory stays bounded).
+def _in_order(
+    chunks: Iterator[Any],
+    send: Callable[[Any], Future[list[Any]]],
+    here: Callable[[Any], list[Any]],
+    workers: int,
+) -> Generator[tuple[Any, Future[list[Any]]], None, None]:
+    """Each chunk with the future of its outcomes, in file order.
 
-    Only the pool's unfinished chunks count against the first: chunks this process has
-    prepared must not leave the pool idle while they wait their turn to be written.
+    ``send`` hands a chunk to the pool; ``here`` prepares one in this process, which
+    writes: whenever the pool's oldest chunk is more than a moment late, this process
+    prepares the next chunk itself rather than wait, so on two cores one pool process and
+    this one keep both busy. Only the pool's unfinished chunks count against its queue, so
+    chunks prepared here never leave it idle; at most ``cap`` chunks are in flight in all,
+    so memory stays bounded.
     """
-    return 3 * workers, 6 * workers
-
-
-def _queued(futures: Iterable[Future[Any]]) -> int:
-    return sum(1 for f in futures if not f.done())
+    limit, cap = 3 * workers, 6 * workers
+    pending: deque[tuple[Any, Future[list[Any]]]] = deque()
+    try:
+        while True:
+            while (
+                sum(1 for _, f in pending if not f.done()) < limit
+                and len(pending) < cap
+                and (chunk := next(chunks, None)) is not None
+            ):
+                pending.append((chunk, send(chunk)))
+            if not pending:
+                return
+            if not _ready(pending[0][1]) and len(pending) < cap:
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    pending.append((chunk, _here(here, chunk)))
+                    continue
+            yield pending.popleft()
+    finally:
+        for _, future in pending:
+            future.cancel()
 
 
 def _ready(future: Future[Any]) -> bool:
