@@ -454,15 +454,11 @@ def _insert_contacts(
         contact_id = _id(group)
         first, last = ends.get(contact_id, (None, None))
         props_json = json(dict(props))
-        pointers = (first, last, stage, entered)
+        head, tail = (contact_id, account_id, "active"), (props_json, first, last, stage, entered)
         if values[-2:] == _NO_RARE_VALUES:
-            common.append(
-                (contact_id, account_id, "active", *values[:-2], props_json, *pointers, now, now)
-            )
+            common.append((*head, *values[:-2], *tail, now, now))
         else:
-            rows.append(
-                (contact_id, account_id, "active", *values, props_json, *pointers, now, now)
-            )
+            rows.append((*head, *values, *tail, now, now))
     execute_rows(conn, wire.insert_contacts, rows)
     execute_rows(conn, wire.insert_common_contacts, common)
 
