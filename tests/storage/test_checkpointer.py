@@ -59,3 +59,20 @@ def test_an_in_memory_database_has_no_checkpointer(url: str):
         assert db._checkpointer is None  # nothing to copy a WAL into
     finally:
         db.dispose()
+
+
+def test_the_writer_keeps_a_wal_file_as_large_as_a_checkpoint_interval(tmp_path: Path):
+    # Cut back below that size after each checkpoint, the WAL file had to grow again through
+    # the next interval, and writes that extend a file cost about twice as much.
+    db = Database(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with db.write() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("wal_autocheckpoint", "journal_size_limit", "page_size")
+            }
+    finally:
+        db.dispose()
+    interval_bytes = pragma["wal_autocheckpoint"] * (24 + pragma["page_size"])
+    assert pragma["wal_autocheckpoint"] >= 10_000
+    assert pragma["journal_size_limit"] > interval_bytes
