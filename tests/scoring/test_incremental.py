@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from leadflow.scoring import (
 )
 from leadflow.scoring.engine import fit_contributions
 from leadflow.scoring.model import ScoringModel
+from leadflow.scoring.state import StoredState, dump_state, fold_events
 from tests.scoring.models import (
     GRADES,
     GROUPS,
@@ -82,6 +84,34 @@ def test_replaying_events_one_by_one_equals_scoring_the_whole_history(
     snapshot = contact(*events)
 
     assert_same(score_stream(model, snapshot, events, now), score_contact(model, snapshot, now))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=models(), events=streams(), cuts=st.lists(st.integers(0, 40), max_size=4))
+def test_folding_batches_into_the_stored_form_equals_recording_the_events_one_by_one(
+    model: ScoringModel, events: list[dict[str, Any]], cuts: list[int]
+):
+    # The ingest path folds each batch into the state as stored (JSON between batches);
+    # the replay path records event by event into objects. Same stored state, exactly.
+    state = ContactState()
+    for event in events:
+        state = record_event(model, state, event)
+    stored: dict[str, Any] = {"fit": [], "rules": {}}
+    bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        stored = orjson.loads(orjson.dumps(stored))
+        fold_events(model, stored["rules"], events[start:end])
+
+    assert stored == dump_state(StoredState((), state))
+
+
+def test_folding_reports_whether_anything_scored():
+    current = model(GROUPS, RULES, GRADES)
+    rules: dict[str, Any] = {}
+
+    assert fold_events(current, rules, [activity(1, "pricing_page_view", NOW, path="/pricing")])
+    assert not fold_events(current, rules, [activity(2, "no_rule_reads_this", NOW)])
+    assert rules and all(raw[2] == 1 for raw in rules.values())
 
 
 def test_the_state_can_be_read_between_events():

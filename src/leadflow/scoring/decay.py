@@ -45,6 +45,10 @@ def decay_micros(elapsed: int, half_life: int | None) -> float:
     return float(2.0 ** (-(elapsed / half_life)))
 
 
+EPOCH_ORDINAL = EPOCH.date().toordinal()  # utc_day() of a time in the epoch's first day
+DAY_MICROS = 86_400_000_000
+
+
 def utc_day(at: datetime) -> int:
     """The day a per-day cap counts in: the activity's UTC calendar day, as an ordinal."""
     return at.astimezone(UTC).date().toordinal()

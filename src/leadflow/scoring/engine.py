@@ -202,7 +202,7 @@ def record_event(model: ScoringModel, state: ContactState, event: Row) -> Contac
     changed = dict(state.rules)
     for rule in rules_for_type(model, event["type"]):
         # The type already matched; a rule without a where: filter needs nothing more.
-        if rule.activity.where is not None and not _event_matches(rule, event):
+        if rule.activity.where is not None and not event_matches(rule, event):
             continue
         half_life = model.group(rule.group).half_life
         before = changed.get(rule.name, EMPTY)
@@ -297,7 +297,7 @@ def _at(snapshot: Snapshot, now: datetime) -> Snapshot:
     return Snapshot(snapshot.contact, now, snapshot.account, snapshot.touches, snapshot.activities)
 
 
-def _event_matches(rule: EngagementRule, event: Row) -> bool:
+def event_matches(rule: EngagementRule, event: Row) -> bool:
     # An engagement rule has no window and no count, so one event decides on its own.
     lone = Snapshot(contact={}, now=event["occurred_at"], activities=(event,))
     return evaluate(rule.activity, lone).matched

@@ -292,6 +292,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
     history: list[dict[str, Any]] = []
     to_time = wire_for(conn.dialect).to_time
     now_micros = to_micros(now)
+    as_of: dict[int, tuple[datetime, Any]] = {}  # epoch micros -> the time, and as bound
     for contact_id, evs in by_contact.items():
         if contact_id in skip:
             continue
@@ -307,11 +308,14 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         sums = raw_sums(rules)
         at = max(now_micros, *(ref for _, _, ref in sums), *(to_micros(e.occurred_at) for e in evs))
         found = totals(model, data["fit"], sums, at)
-        at_time = from_micros(at)
+        # Most contacts of a batch are read as of the batch's now: convert each time once.
+        if (times := as_of.get(at)) is None:
+            times = as_of[at] = (from_micros(at), to_time(from_micros(at)))
+        at_time = times[0]
         if before is None:
             rows.append(_row_of(contact_id, model, data, found, at_time))
         else:
-            updates.append(_update_params(contact_id, model, data, found, to_time(at_time)))
+            updates.append(_update_params(contact_id, model, data, found, times[1]))
         history += changes(
             model.thresholds,
             contact_id,

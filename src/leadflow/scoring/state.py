@@ -14,9 +14,22 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from leadflow.scoring.decay import RuleState, from_micros, to_micros
-from leadflow.scoring.engine import ContactState, Contribution, Row, record_event, rules_for_type
-from leadflow.scoring.model import GroupKind, ScoringModel
+from leadflow.scoring.decay import (
+    DAY_MICROS,
+    EPOCH_ORDINAL,
+    RuleState,
+    decay_micros,
+    from_micros,
+    to_micros,
+)
+from leadflow.scoring.engine import (
+    ContactState,
+    Contribution,
+    Row,
+    event_matches,
+    rules_for_type,
+)
+from leadflow.scoring.model import Cap, GroupKind, ScoringModel
 
 
 @dataclass(frozen=True)
@@ -65,23 +78,47 @@ def fold_events(model: ScoringModel, rules: dict[str, RawRule], events: Iterable
     """Fold recorded events (in id order) into a stored state's rules, in place; whether
     any rule's state changed.
 
-    Only the rules the events' types feed are turned into objects and back; the others,
-    most of a long-engaged contact's state, stay as stored.
+    The arithmetic of :func:`~leadflow.scoring.decay.apply` done on the stored form itself
+    (times as epoch microseconds, day counts keyed by the day's ordinal as text): the hot path
+    folds about 700 contacts a batch, and turning each touched rule into a
+    :class:`~leadflow.scoring.decay.RuleState` and back cost more than the folding. A property
+    test holds the two to the same stored state, exactly.
     """
-    events = list(events)
-    touched = {rule.name for e in events for rule in rules_for_type(model, e["type"])}
-    partial = ContactState(
-        MappingProxyType({n: rule_state(rules[n]) for n in touched if n in rules})
-    )
-    before = dict(partial.rules)
-    for event in events:
-        partial = record_event(model, partial, event)
+    slots = model.engagement_slots
     changed = False
-    for name, state in partial.rules.items():
-        if before.get(name) is not state:  # apply() hands back a capped state unchanged
-            rules[name] = raw_rule(state)
-            changed = True
+    for event in events:
+        feeds = rules_for_type(model, event["type"])
+        if not feeds:
+            continue
+        at = to_micros(event["occurred_at"])
+        day = str(EPOCH_ORDINAL + at // DAY_MICROS)
+        for rule in feeds:
+            if rule.activity.where is not None and not event_matches(rule, event):
+                continue
+            raw = rules.get(rule.name) or [0.0, None, 0, {}]
+            if _fold(raw, at, day, rule.points, rule.cap, slots[rule.name][1]):
+                rules[rule.name] = raw
+                changed = True
     return changed
+
+
+def _fold(raw: RawRule, at: int, day: str, points: float, cap: Cap, half_life: int | None) -> bool:
+    """One occurrence into one rule's stored state, in place; False when a cap is full."""
+    value, ref, total, days = raw
+    if cap.total is not None and total >= cap.total:
+        return False
+    if cap.per_day is not None:
+        if days.get(day, 0) >= cap.per_day:
+            return False
+        days[day] = days.get(day, 0) + 1
+    if ref is None:
+        raw[0], raw[1] = points, at
+    elif at >= ref:  # the reference moves forward: fade what was there, add the points whole
+        raw[0], raw[1] = value * decay_micros(at - ref, half_life) + points, at
+    else:  # a late event: its points fade to the reference instead
+        raw[0] = value + points * decay_micros(ref - at, half_life)
+    raw[2] = total + 1
+    return True
 
 
 def fit_from_names(model: ScoringModel, names: Iterable[str]) -> tuple[Contribution, ...]:
