@@ -330,6 +330,35 @@ def test_events_of_contacts_never_scored_start_from_their_fit(db: Database, cloc
     assert _scores(db)[contact_id][1] == 40.0  # fit 30 (capped) + 10
 
 
+def test_a_contact_an_event_creates_is_scored_once_with_that_event(
+    db: Database, clock: FrozenClock
+):
+    rescore(db, clock, TEXT, filename="scoring.yaml")
+    result = record_events(
+        db,
+        clock,
+        [
+            EventInput(type="pricing_page_view", email="new@acme.example"),
+            EventInput(type="page_view", email="quiet@acme.example"),  # no rule reads it
+        ],
+    )
+    with db.read() as conn:
+        owners = dict(
+            conn.exec_driver_sql(
+                "SELECT value, contact_id FROM identities WHERE kind = 'email'"
+            ).all()
+        )
+    scored, quiet = owners["new@acme.example"], owners["quiet@acme.example"]
+
+    assert result.contacts_created == 2
+    assert (_scores(db)[scored][:2], _scores(db)[quiet][:2]) == (("D3", 10.0), ("D4", 0.0))
+    grades = [(h["before"], h["after"], h["cause"], h["activity_id"]) for h in history(db, scored)]
+    assert grades[0] == (None, "D3", "event", result.event_ids[0])
+    assert [(h["kind"], h["after"], h["cause"]) for h in history(db, quiet)] == [
+        ("grade", "D4", "event")
+    ]
+
+
 def test_set_based_decay_is_exact_to_the_microsecond(db: Database, clock: FrozenClock):
     # SQLite's strftime('%s') rounds a time to the millisecond first: an event at .9997 s
     # was once counted a second late, an error of 2e-4 with a one-hour half-life.

@@ -108,6 +108,7 @@ def record_prepared(
             for i, _ in new
         ],
         now=now,
+        created=created,
     )
     # A form's answers fill qualification criteria (lifecycle.yaml's capture:).
     answers: dict[int, dict[str, Any]] = {}
@@ -142,7 +143,7 @@ def record_prepared(
     return RecordResult(
         recorded=len(new),
         duplicates=len(events) - len(new),
-        contacts_created=created,
+        contacts_created=len(created),
         event_ids=tuple(event_ids),
     )
 
@@ -179,8 +180,9 @@ def _row(event: PreparedEvent, contact_id: int, at: Any, recorded_at: Any) -> Ev
 
 def _resolve_contacts(
     conn: Connection, events: Sequence[PreparedEvent], *, now: datetime
-) -> tuple[list[int], int]:
-    """The contact of each event; identities nobody has yet become new contacts."""
+) -> tuple[list[int], set[int]]:
+    """The contact of each event, and the contacts made for identities nobody had yet
+    (scored with their events, not on creation)."""
     named: dict[tuple[str, str], PreparedEvent] = {}
     for event in events:
         if event.contact_id is None and event.identity is not None:
@@ -188,14 +190,15 @@ def _resolve_contacts(
     owners = lookup_identities(conn, named)
     unknown = sorted(named.keys() - owners.keys())
     if unknown:
-        created = upsert_contacts(conn, [(_new_contact(named[k]), None) for k in unknown], now=now)
+        made = [(_new_contact(named[k]), None) for k in unknown]
+        created = upsert_contacts(conn, made, now=now, score=False)
         owners.update({k: r.contact_id for k, r in zip(unknown, created, strict=True)})
     given, erased = _live_contacts(conn, {e.contact_id for e in events if e.contact_id is not None})
     if erased:
         _refuse_erased(events, given, erased)
     return [
         given[e.contact_id] if e.contact_id is not None else owners[_identity(e)] for e in events
-    ], len(unknown)
+    ], {owners[k] for k in unknown}
 
 
 def _new_contact(event: PreparedEvent) -> PreparedContact:

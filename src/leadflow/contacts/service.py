@@ -135,11 +135,14 @@ def upsert_contacts(
     items: Sequence[tuple[PreparedContact, PreparedTouch | None]],
     *,
     now: datetime,
+    score: bool = True,
 ) -> list[CaptureResult]:
     """Resolve each item to a contact (existing or new), apply its values, record touches.
 
     Items that share an identity, in the batch or in storage, land on one contact; the
-    values of later items win over earlier ones and over what is stored.
+    values of later items win over earlier ones and over what is stored. ``score=False``
+    leaves the contacts' scores to the caller (the event path scores the contacts its events
+    create when it folds those events).
     """
     batch = upsert_rows(conn, [capture_row(p, t) for p, t in items], now=now)
     # What a capture changes may change fit: its contacts are scored again, in the same
@@ -149,7 +152,8 @@ def upsert_contacts(
     from leadflow.scoring.service import score_contacts
 
     ids = sorted(set(batch.contact_ids))
-    score_contacts(conn, ids, now=now)
+    if score:
+        score_contacts(conn, ids, now=now)
     # Form answers fill qualification criteria; then the lifecycle's rules run, as after
     # any change of score or qualification.
     answers = {cid: p.properties for (p, _), cid in zip(items, batch.contact_ids, strict=True)}

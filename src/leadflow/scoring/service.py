@@ -251,9 +251,16 @@ class NewEvent(NamedTuple):
     properties: Mapping[str, Any]
 
 
-def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datetime) -> set[int]:
+def score_new_events(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    *,
+    now: datetime,
+    created: Collection[int] = (),
+) -> set[int]:
     """Fold newly recorded events into their contacts' scores, in the caller's transaction;
-    the contacts whose score changed.
+    the contacts whose score changed. ``created``: contacts these events made, scored here
+    for the first time even when no rule reads their events.
 
     The caller must have taken :func:`lock_for_scoring` on the contacts before inserting
     the events. Per contact whose events some rule may score: one stored row read, the new
@@ -264,7 +271,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
     recomputed from the log.
     """
     model = active_model(conn)
-    if model is None or not events:
+    if model is None or not (events or created):
         return set()
     history_fit = _fit_reads_activity(model)
     feeds = model.rules_by_type
@@ -274,6 +281,8 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         # row is neither read nor written (most of a batch: page views, opens, deliveries).
         if history_fit or event.type in feeds:
             by_contact.setdefault(event.contact_id, []).append(event)
+    for contact_id in sorted(created):
+        by_contact.setdefault(contact_id, [])
     if not by_contact:
         return set()
     stored = _load(conn, by_contact)
@@ -306,7 +315,9 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
         if not fold_events(model, rules, [_event_row(e) for e in evs]) and before is not None:
             continue  # filtered out by a rule's where:, or beyond its caps: nothing changed
         sums = raw_sums(rules)
-        at = max(now_micros, *(ref for _, _, ref in sums), *(to_micros(e.occurred_at) for e in evs))
+        at = max(
+            [now_micros, *(ref for _, _, ref in sums), *(to_micros(e.occurred_at) for e in evs)]
+        )
         found = totals(model, data["fit"], sums, at)
         # Most contacts of a batch are read as of the batch's now: convert each time once.
         if (times := as_of.get(at)) is None:
@@ -322,7 +333,7 @@ def score_new_events(conn: Connection, events: Sequence[NewEvent], *, now: datet
             before,
             Now(found.grade, found.total, at_time, model.version),
             cause="event",
-            activity_id=evs[-1].activity_id,
+            activity_id=evs[-1].activity_id if evs else None,
         )
     if rows:
         conn.execute(insert(contact_scores), rows)
