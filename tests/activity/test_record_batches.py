@@ -302,3 +302,34 @@ def _contact_of(db: Database, event_id: int | None) -> int:
                 select(activities.c.contact_id).where(activities.c.id == event_id)
             ).scalar_one()
         )
+
+
+# -- references ----------------------------------------------------------------------------
+
+
+def test_a_batch_leaves_no_dangling_reference_and_foreign_keys_on(db: Database, clock: FrozenClock):
+    # On SQLite the batch is written without row-by-row foreign-key look-ups, because it
+    # finds or makes every contact it names in its transaction: nothing may dangle after.
+    known = capture_contact(db, clock, ContactInput(email="known@acme.com")).contact_id
+    record_events(
+        db,
+        clock,
+        [
+            _event("by-id", email=None, contact_id=known, type="demo_requested"),
+            _event("new-by-email", email="new@acme.com", type="pricing_page_view"),
+            _event("new-by-cookie", email=None, anonymous_id="v-1", type="form_submit"),
+        ],
+    )
+    with pytest.raises(NotFound):
+        record_events(db, clock, [_event("gone", email=None, contact_id=known + 1000)])
+
+    with db.write() as conn:
+        if db.is_sqlite:
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        dangling = conn.execute(
+            select(func.count())
+            .select_from(activities.outerjoin(contacts, contacts.c.id == activities.c.contact_id))
+            .where(contacts.c.id.is_(None))
+        ).scalar()
+    assert dangling == 0

@@ -53,7 +53,7 @@ def record_events(db: Database, clock: Clock, events: Sequence[EventInput]) -> R
         raise ValidationError(f"a batch holds at most {MAX_BATCH} events, got {len(events)}")
     now = clock.now()
     prepared = [_prepare(i, e, now) for i, e in enumerate(events)]
-    with db.write() as conn:
+    with db.write(check_references=False) as conn:  # see record_prepared
         return record_prepared(conn, prepared, now=now)
 
 
@@ -76,6 +76,10 @@ def record_prepared(
     Steps, each one statement per batch (per 1,000 rows for the insert): resolve every
     event's contact, lock those contacts for scoring (PostgreSQL), insert the events whose
     keys are new, then update their contacts' scores (one row each). A retried key changes nothing.
+
+    Every contact id written is found or made in this transaction (by identity, or checked
+    to exist), so callers on SQLite may skip the row-by-row foreign-key look-ups
+    (``Database.write(check_references=False)``: ~1 ms of a ~48 ms batch of 1,000).
     """
     if not events:
         return RecordResult(0, 0, 0)

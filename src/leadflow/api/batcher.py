@@ -88,7 +88,7 @@ class EventBatcher:
         return await to_thread.run_sync(self._record_now, events)
 
     def _record_now(self, events: list[PreparedEvent]) -> tuple[int | None, ...]:
-        with self._db.write() as conn:
+        with self._db.write(check_references=False) as conn:  # see record_prepared
             return record_prepared(conn, events, now=self._clock.now()).event_ids
 
 
