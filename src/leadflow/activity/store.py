@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 
 from leadflow.activity.models import activities
 from leadflow.errors import StorageError
+from leadflow.storage.sql import driver_rows
 
 # One statement carries this many rows: 7,000 parameters, under SQLite's limit of 32,766
 # and PostgreSQL's of 65,535 whatever the batch size.
@@ -123,7 +124,7 @@ def _insert_sqlite(conn: Connection, wire: Wire, rows: Sequence[EventRow]) -> di
     """
     before = conn.exec_driver_sql(wire.last_id_sql).scalar() or 0
     inserted = conn.exec_driver_sql(wire.insert_sql(1), list(rows)).rowcount
-    after = conn.exec_driver_sql(wire.ids_after_sql, (before,)).all()
+    after = driver_rows(conn, wire.ids_after_sql, (before,))
     ids = {key: event_id for event_id, key in after}
     if len(ids) != inserted:
         raise StorageError(

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect
 from leadflow.contacts.engine import TOUCH_TEXT_FIELDS
 from leadflow.contacts.models import accounts, contacts, identities, touches
 from leadflow.storage.metadata import UtcDateTime
-from leadflow.storage.sql import chunked
+from leadflow.storage.sql import chunked, driver_rows
 
 CONTACT_COLUMNS = (
     "email",
@@ -254,5 +254,5 @@ def select_in(
     rows: list[Any] = []
     for chunk in chunked(values):
         marks = ", ".join([wire.mark] * len(chunk))
-        rows += conn.exec_driver_sql(f"{head} IN ({marks})", (*before, *chunk)).all()
+        rows += driver_rows(conn, f"{head} IN ({marks})", (*before, *chunk))
     return rows

@@ -67,7 +67,7 @@ from leadflow.scoring.state import (
     raw_sums,
 )
 from leadflow.storage.database import Database
-from leadflow.storage.sql import chunked
+from leadflow.storage.sql import chunked, driver_rows
 from leadflow.webhooks.engine import score_changed
 from leadflow.webhooks.service import publish_each
 
@@ -428,7 +428,7 @@ def _load(
             "SELECT contact_id, model_version, grade, total, state FROM contact_scores "
             f"WHERE contact_id IN ({', '.join([mark] * len(chunk))})"
         )
-        for contact_id, version, grade, total, state in conn.exec_driver_sql(sql, tuple(chunk)):
+        for contact_id, version, grade, total, state in driver_rows(conn, sql, chunk):
             # psycopg hands JSON over parsed; sqlite3 as text.
             data = state if isinstance(state, dict) else orjson.loads(state)
             found[contact_id] = (version, grade, total, data)

@@ -31,6 +31,20 @@ def chunked(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
         yield chunk
 
 
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """The rows of one statement in the driver's paramstyle, as the driver's own cursor hands
+    them over (tuples), in ``conn``'s transaction. For the event path's reads of a row per
+    event or contact: SQLAlchemy's result rows cost ~0.3 µs a row more, and a batch of
+    1,000 events reads ~2,700."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        rows: list[Any] = cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
+
+
 def execute_many(conn: Connection, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
     """executemany that tolerates an empty list (SQLAlchemy would run it once, bare)."""
     if rows:
