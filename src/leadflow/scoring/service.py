@@ -321,7 +321,8 @@ def score_new_events(
         found = totals(model, data["fit"], sums, at)
         # Most contacts of a batch are read as of the batch's now: convert each time once.
         if (times := as_of.get(at)) is None:
-            times = as_of[at] = (from_micros(at), to_time(from_micros(at)))
+            moment = from_micros(at)
+            times = as_of[at] = (moment, to_time(moment))
         at_time = times[0]
         if before is None:
             rows.append(_row_of(contact_id, model, data, found, at_time))
