@@ -4,6 +4,7 @@ one event at a time and scored from the whole snapshot, agree to 1e-9, caps and 
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -98,7 +99,7 @@ def test_folding_batches_into_the_stored_form_equals_recording_the_events_one_by
         state = record_event(model, state, event)
     stored: dict[str, Any] = {"fit": [], "rules": {}}
     bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in pairwise(bounds):
         stored = orjson.loads(orjson.dumps(stored))
         fold_events(model, stored["rules"], events[start:end])
 
@@ -111,7 +112,8 @@ def test_folding_reports_whether_anything_scored():
 
     assert fold_events(current, rules, [activity(1, "pricing_page_view", NOW, path="/pricing")])
     assert not fold_events(current, rules, [activity(2, "no_rule_reads_this", NOW)])
-    assert rules and all(raw[2] == 1 for raw in rules.values())
+    assert rules
+    assert all(raw[2] == 1 for raw in rules.values())
 
 
 def test_the_state_can_be_read_between_events():
