@@ -28,6 +28,7 @@ match on; the message is for people and may change.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class LeadflowError(Exception):
@@ -41,6 +42,18 @@ class LeadflowError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole, whatever the subclass's constructor takes: the API's event writer
+        # process sends the errors it meets back to the server process (``api/writer.py``).
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[LeadflowError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(LeadflowError):
