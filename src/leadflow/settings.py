@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=4 * 1024**3, gt=0, description="Largest file `import` accepts."
     )
+    event_writer: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where a served API records single events: a writer process of its own "
+        "(on a second core), or a thread of the server process (one core).",
+    )
     rate_limit_storage: str = Field(
         default="memory://",
         description="Where the public endpoints' rate limits count (a `limits` storage URI).",
