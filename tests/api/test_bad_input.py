@@ -172,3 +172,44 @@ def test_an_id_beyond_64_bits_is_422_not_a_database_error(admin):
     assert admin.get(f"/contacts/{huge}/score").status_code == 422
     assert admin.post("/deals", json={"contact": huge}).status_code == 422
     assert admin.post("/events", json={"type": "call", "contact_id": int(huge)}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("raw", "headers", "status", "code"),
+    [
+        (b"\x80{}", {"content-type": "application/json"}, 400, "bad_request"),
+        (b"[" * 100_000, {"content-type": "application/json"}, 400, "bad_request"),
+        (b"", {"content-type": "application/json"}, 422, "invalid"),
+        (b'{"type": "call", "email": "a@x.example"}', {}, 415, "unsupported_media_type"),
+        (b'["not", "an", "object"]', {"content-type": "application/json"}, 422, "invalid"),
+    ],
+)
+def test_one_event_s_body_is_refused_as_a_declared_body_would_be(
+    admin, db, raw, headers, status, code
+):
+    response = admin.post("/events", content=raw, headers=headers)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == code
+    assert _count(db, activities) == 0
+
+
+def test_one_event_s_field_errors_are_located_in_the_body(admin, db):
+    response = admin.post("/events", json={"type": 5, "email": "a@x.example", "extra": 1})
+
+    assert response.status_code == 422
+    locs = {tuple(e["loc"]) for e in response.json()["errors"]}
+    assert locs == {("body", "type"), ("body", "extra")}
+    assert _count(db, activities) == 0
+
+
+def test_a_json_media_type_with_a_suffix_is_json(admin, db):
+    response = admin.post(
+        "/events",
+        content=b'{"type": "call", "email": "a@x.example"}',
+        headers={"content-type": "application/vnd.leadflow+json; charset=utf-8"},
+    )
+
+    assert response.status_code == 200
+    assert _count(db, activities) == 1

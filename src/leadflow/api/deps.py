@@ -96,7 +96,8 @@ def require(*roles: Role) -> RoleKey:
 API_KEY_SCHEME = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 
 
-AnyRole = Annotated[Principal, Depends(require(Role.admin, Role.marketing, Role.sales))]
+ANY_ROLE = require(Role.admin, Role.marketing, Role.sales)
+AnyRole = Annotated[Principal, Depends(ANY_ROLE)]
 PrincipalDep = AnyRole  # any valid key
 Staff = Annotated[Principal, Depends(require(Role.admin, Role.marketing))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
