@@ -200,17 +200,14 @@ def test_groups_that_arrived_together_share_a_transaction_unless_one_fails(works
     )
 
     together = [
-        _decoded(f) for f in writer_module._answers(workspace.db, [(first, now), (last, now)])
+        _decoded(f)
+        for f in writer_module._answers(workspace.db, [(first, now, False), (last, now, False)])
     ]
+    alone = _events(clock, {"type": "call", "email": "cy@acme.example"})
     apart = [
         _decoded(f)
         for f in writer_module._answers(
-            workspace.db,
-            [
-                (first, now),
-                (bad, now),
-                (_events(clock, {"type": "call", "email": "cy@acme.example"}), now),
-            ],
+            workspace.db, [(first, now, False), (bad, now, False), (alone, now, False)]
         )
     ]
 
@@ -228,9 +225,9 @@ def test_the_inbox_takes_every_group_already_arrived():
     inbox = writer_module._Inbox(theirs)
     now = datetime(2026, 11, 2, tzinfo=UTC)
     try:
-        ours.sendall(b"".join(writer_module._frame(([], now)) for _ in range(3)))
+        ours.sendall(b"".join(writer_module._frame(([], now, False)) for _ in range(3)))
         first = inbox.take()
-        ours.sendall(writer_module._frame(([], now)))
+        ours.sendall(writer_module._frame(([], now, False)))
         second = inbox.take()
         ours.close()
         end = inbox.take()
@@ -239,7 +236,7 @@ def test_the_inbox_takes_every_group_already_arrived():
 
     assert first is not None
     assert len(first) == 3
-    assert second == [([], now)]
+    assert second == [([], now, False)]
     assert end is None
 
 
@@ -259,3 +256,55 @@ def test_a_server_that_exits_without_closing_its_writer_still_exits(workspace):
 
     assert done.returncode == 0, done.stderr
     assert int(done.stdout)  # it had a writer, which ended with it (or the run timed out)
+
+
+def test_a_whole_batch_is_recorded_on_its_own_between_the_groups_around_it(workspace, clock):
+    now = clock.now()
+    before = _events(clock, {"type": "call", "email": "ann@acme.example", "idempotency_key": "1"})
+    batch = _events(
+        clock,
+        {"type": "call", "email": "new@acme.example", "idempotency_key": "2"},
+        {"type": "call", "email": "ann@acme.example", "idempotency_key": "1"},
+    )
+    after = _events(clock, {"type": "call", "email": "bob@acme.example", "idempotency_key": "3"})
+
+    answers = [
+        _decoded(f)
+        for f in writer_module._answers(
+            workspace.db, [(before, now, False), (batch, now, True), (after, now, False)]
+        )
+    ]
+
+    assert isinstance(answers[0][0], int)
+    assert answers[1].recorded == 1  # its RecordResult, after the group sent before it
+    assert answers[1].duplicates == 1
+    assert answers[1].contacts_created == 1
+    assert isinstance(answers[2][0], int)
+
+
+def test_the_served_app_records_batches_through_its_writer(workspace, admin_key):
+    app = create_app(workspace, event_writer=True)
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    good = [{"type": "page_view", "email": f"b{i}@x.example"} for i in range(20)]
+    bad = [*good[:3], {"type": "call", "contact_id": 999_999}]
+
+    async def post():
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://t", headers=headers
+            ) as client:
+                return await asyncio.gather(
+                    client.post("/events/batch", json={"events": good}),
+                    client.post("/events/batch", json={"events": bad}),
+                )
+        finally:
+            await close_event_writer(app)
+
+    done, refused = asyncio.run(post())
+
+    assert done.status_code == 200
+    assert done.json()["recorded"] == 20
+    assert done.json()["contacts_created"] == 20
+    assert refused.status_code == 404  # all or nothing: its first three were not stored
+    assert _count(workspace.db) == 20

@@ -49,12 +49,17 @@ class RecordResult:
 
 def record_events(db: Database, clock: Clock, events: Sequence[EventInput]) -> RecordResult:
     """Record a batch of events atomically: all of them, or none if one is invalid."""
-    if len(events) > MAX_BATCH:
-        raise ValidationError(f"a batch holds at most {MAX_BATCH} events, got {len(events)}")
     now = clock.now()
-    prepared = [_prepare(i, e, now) for i, e in enumerate(events)]
+    prepared = prepare_batch(events, now=now)
     with db.write(check_references=False) as conn:  # see record_prepared
         return record_prepared(conn, prepared, now=now)
+
+
+def prepare_batch(events: Sequence[EventInput], *, now: datetime) -> list[PreparedEvent]:
+    """A batch's events validated, each refusal naming the event (``events[3].type``)."""
+    if len(events) > MAX_BATCH:
+        raise ValidationError(f"a batch holds at most {MAX_BATCH} events, got {len(events)}")
+    return [_prepare(i, e, now) for i, e in enumerate(events)]
 
 
 def record_event(db: Database, clock: Clock, event: EventInput) -> RecordResult:

@@ -28,25 +28,30 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from anyio import to_thread
 
 from leadflow.activity.engine import PreparedEvent, prepare_event
 from leadflow.activity.inputs import EventInput
-from leadflow.activity.service import record_prepared
+from leadflow.activity.service import RecordResult, prepare_batch, record_prepared
 from leadflow.clock import Clock
 from leadflow.storage.database import Database
 
 Ids = tuple[int | None, ...]  # each event's stored id; None for a key stored before
-Answer = Callable[[Ids | BaseException], None]
+# A group's answer: its ids (a whole batch: its RecordResult), or the error refusing it all.
+Answer = Callable[[Any], None]
 _Waiting = tuple[PreparedEvent, "asyncio.Future[int | None]"]
 
 
 class Recorder(Protocol):
-    def submit(self, events: Sequence[PreparedEvent], now: datetime, answer: Answer) -> None:
+    def submit(
+        self, events: Sequence[PreparedEvent], now: datetime, answer: Answer, *, whole: bool
+    ) -> None:
         """Record ``events`` in one transaction as of ``now``; call ``answer`` (on the event
-        loop) with their ids, or with the error that refused them all."""
+        loop) with their ids, or with the error that refused them all. A ``whole`` group
+        (a client's batch) is recorded on its own and answered with its ``RecordResult``;
+        the others may share a transaction with groups sent along with them."""
 
 
 class InThread:
@@ -56,29 +61,35 @@ class InThread:
         self._db = db
         self._tasks: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
 
-    def submit(self, events: Sequence[PreparedEvent], now: datetime, answer: Answer) -> None:
-        task = asyncio.create_task(self._run(events, now, answer))
+    def submit(
+        self, events: Sequence[PreparedEvent], now: datetime, answer: Answer, *, whole: bool
+    ) -> None:
+        task = asyncio.create_task(self._run(events, now, answer, whole))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, events: Sequence[PreparedEvent], now: datetime, answer: Answer) -> None:
+    async def _run(
+        self, events: Sequence[PreparedEvent], now: datetime, answer: Answer, whole: bool
+    ) -> None:
         try:
-            ids = await to_thread.run_sync(self._record, events, now)
+            result = await to_thread.run_sync(self._record, events, now)
         except Exception as exc:
             answer(exc)
         else:
-            answer(ids)
+            answer(result if whole else result.event_ids)
 
-    def _record(self, events: Sequence[PreparedEvent], now: datetime) -> Ids:
+    def _record(self, events: Sequence[PreparedEvent], now: datetime) -> RecordResult:
         with self._db.write(check_references=False) as conn:  # see record_prepared
-            return record_prepared(conn, events, now=now).event_ids
+            return record_prepared(conn, events, now=now)
 
 
-async def record_with(recorder: Recorder, events: Sequence[PreparedEvent], now: datetime) -> Ids:
-    """Submit one group to ``recorder`` and wait for its ids (raising its error)."""
-    future: asyncio.Future[Ids] = asyncio.get_running_loop().create_future()
+async def record_with(
+    recorder: Recorder, events: Sequence[PreparedEvent], now: datetime, *, whole: bool = False
+) -> Any:
+    """Submit one group to ``recorder`` and wait for its answer (raising its error)."""
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
-    def answer(result: Ids | BaseException) -> None:
+    def answer(result: Any) -> None:
         if future.done():
             return
         if isinstance(result, BaseException):
@@ -86,7 +97,7 @@ async def record_with(recorder: Recorder, events: Sequence[PreparedEvent], now: 
         else:
             future.set_result(result)
 
-    recorder.submit(events, now, answer)
+    recorder.submit(events, now, answer, whole=whole)
     return await future
 
 
@@ -114,6 +125,14 @@ class EventBatcher:
         self._schedule()
         return await future
 
+    async def record_batch(self, events: Sequence[EventInput]) -> RecordResult:
+        """A client's batch, all or nothing, as a group of its own (never shared)."""
+        now = self._clock.now()
+        result: RecordResult = await record_with(
+            self._recorder, prepare_batch(events, now=now), now, whole=True
+        )
+        return result
+
     def _schedule(self) -> None:
         if self._scheduled or not self._pending or self._sending >= self._in_flight:
             return
@@ -130,7 +149,10 @@ class EventBatcher:
         del self._pending[: self._max_group]
         self._sending += 1
         self._recorder.submit(
-            [event for event, _ in group], self._clock.now(), partial(self._answered, group)
+            [event for event, _ in group],
+            self._clock.now(),
+            partial(self._answered, group),
+            whole=False,
         )
         self._schedule()  # more than a group waiting, and room for another
 

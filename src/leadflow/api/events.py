@@ -1,15 +1,15 @@
 """``/events``: record one event or a batch (all or nothing, idempotent by key); read a
 contact's activity. A response is sent only after the events are committed and scored
-(``record_events`` scores in the same transaction).
+(``record_prepared`` scores in the same transaction), by the app's recorder (the served
+app's writer process: ``api/writer.py``).
 
 The single-event path is kept lean: the key check is a dictionary hit, the body one small
-model, and the database work the recording itself.
+model parsed in one pass, and the database work the recording itself.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,18 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
-from leadflow.access.engine import Principal
 from leadflow.access.scope import check_contact, check_contacts, restricted_to
 from leadflow.activity.inputs import EventInput
-from leadflow.activity.service import RecordResult, record_events
+from leadflow.activity.service import RecordResult
 from leadflow.api import reads
 from leadflow.api.batcher import EventBatcher
 from leadflow.api.contacts import RefPath
-from leadflow.api.deps import ANY_ROLE, AnyRole, ClockDep, DbDep
+from leadflow.api.deps import ANY_ROLE, AnyRole, DbDep
 from leadflow.api.pagination import CursorQuery, LimitQuery, Page
 from leadflow.api.schemas import Properties, Text
 from leadflow.errors import UnsupportedMediaType
-from leadflow.storage.database import Database
 
 router = APIRouter(tags=["activity"])
 
@@ -160,18 +158,16 @@ def _in_body(exc: PydanticValidationError) -> list[Any]:
 
 
 @router.post("/events/batch", response_model=Recorded)
-def record_batch(body: BatchIn, principal: AnyRole, db: DbDep, clock: ClockDep) -> Recorded:
+async def record_batch(body: BatchIn, principal: AnyRole, request: Request) -> Recorded:
     """Record up to 1,000 events: all of them, or none when one is invalid."""
-    return _record(db, clock, principal, body.events)
-
-
-def _record(
-    db: Database, clock: ClockDep, principal: Principal, events: Sequence[EventIn]
-) -> Recorded:
     # A sales key records only on contacts its user owns (checked only for sales keys).
-    check_contacts(db, principal, ((f"events[{i}]", _ref(e)) for i, e in enumerate(events)))
-    inputs = [_input(e) for e in events]
-    return _recorded(record_events(db, clock, inputs))
+    if restricted_to(principal) is not None:
+        refs = [(f"events[{i}]", _ref(e)) for i, e in enumerate(body.events)]
+        await run_in_threadpool(check_contacts, request.app.state.db, principal, refs)
+    # Through the app's recorder, as a group of its own: the served app's writer process
+    # records it while this process reads the next request.
+    batcher: EventBatcher = request.app.state.events
+    return _recorded(await batcher.record_batch([_input(e) for e in body.events]))
 
 
 def _input(event: EventIn) -> EventInput:

@@ -102,29 +102,33 @@ class EventWriter:
             raise
         self._process, self._transport = process, transport
 
-    def submit(self, events: Sequence[PreparedEvent], now: datetime, answer: Answer) -> None:
-        """Send a group; ``answer`` gets its ids or its error (see ``Recorder``)."""
+    def submit(
+        self, events: Sequence[PreparedEvent], now: datetime, answer: Answer, *, whole: bool
+    ) -> None:
+        """Send a group; ``answer`` gets its answer or its error (see ``Recorder``)."""
         if self._transport is None:
-            task = asyncio.get_running_loop().create_task(self._start_then(events, now, answer))
+            starting = self._start_then(events, now, answer, whole)
+            task = asyncio.get_running_loop().create_task(starting)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
         self._waiting.append(answer)
-        self._transport.write(_frame((list(events), now)))
+        self._transport.write(_frame((list(events), now, whole)))
 
     async def _start_then(
-        self, events: Sequence[PreparedEvent], now: datetime, answer: Answer
+        self, events: Sequence[PreparedEvent], now: datetime, answer: Answer, whole: bool
     ) -> None:
         try:
             await self.start()
         except Exception as exc:
             answer(exc)
         else:
-            self.submit(events, now, answer)
+            self.submit(events, now, answer, whole=whole)
 
     async def record(self, events: Sequence[PreparedEvent], now: datetime) -> Ids:
         """The stored id of each event (None for a key stored before), once committed."""
-        return await record_with(self, events, now)
+        ids: Ids = await record_with(self, events, now)
+        return ids
 
     def answered(self, message: Any) -> None:
         self._waiting.popleft()(message)
@@ -226,7 +230,7 @@ def serve(database_url: str, busy_timeout_ms: int, sock: socket.socket) -> None:
         db.dispose()
 
 
-_Group = tuple[list[PreparedEvent], datetime]
+_Group = tuple[list[PreparedEvent], datetime, bool]  # events, as of, whole
 
 
 class _Inbox:
@@ -269,29 +273,48 @@ _READ_BYTES = 1 << 20
 
 
 def _answers(db: Any, groups: list[_Group]) -> list[bytes]:
-    """One answer per group. Groups that arrived together are recorded in one transaction
-    (the later sending time for all): a group of 20 costs little more than one of 10. If
-    that fails, each group is recorded alone, so only the group at fault hears of it."""
+    """One answer per group, in order. Groups that arrived together are recorded in one
+    transaction (as of the latest of their times): a group of 20 costs little more than one
+    of 10. If that fails, each is recorded alone, so only the group at fault hears of it.
+    A whole group (a client's batch) is always recorded alone, for its ``RecordResult``."""
+    answers: list[bytes] = []
+    shared: list[_Group] = []
+    for group in groups:
+        if group[2]:
+            answers += _together(db, shared)
+            shared = []
+            answers.append(_answer(_record(db, group[0], group[1])))
+        else:
+            shared.append(group)
+    return answers + _together(db, shared)
+
+
+def _together(db: Any, groups: list[_Group]) -> list[bytes]:
     if len(groups) > 1:
-        events = [event for group, _ in groups for event in group]
-        ids = _record(db, events, max(now for _, now in groups))
-        if not isinstance(ids, BaseException):
+        events = [event for group, _, _ in groups for event in group]
+        result = _record(db, events, max(now for _, now, _ in groups))
+        if not isinstance(result, BaseException):
             answers, start = [], 0
-            for group, _ in groups:
-                answers.append(_frame(ids[start : start + len(group)]))
+            for group, _, _ in groups:
+                answers.append(_frame(result.event_ids[start : start + len(group)]))
                 start += len(group)
             return answers
-    return [_answer(_record(db, events, now)) for events, now in groups]
+    return [_answer(_ids(_record(db, events, now))) for events, now, _ in groups]
 
 
 def _record(db: Any, events: list[PreparedEvent], now: datetime) -> Any:
+    """The group's ``RecordResult``, or the error that refused it."""
     from leadflow.activity.service import record_prepared
 
     try:
         with db.write(check_references=False) as conn:  # see record_prepared
-            return record_prepared(conn, events, now=now).event_ids
+            return record_prepared(conn, events, now=now)
     except Exception as exc:  # answered to the group that sent it, never lost here
         return exc
+
+
+def _ids(result: Any) -> Any:
+    return result if isinstance(result, BaseException) else result.event_ids
 
 
 def _answer(result: Any) -> bytes:
