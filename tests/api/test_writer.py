@@ -135,26 +135,17 @@ def test_a_writer_on_a_database_it_cannot_open_says_why(tmp_path, clock):
 
 def test_the_served_app_records_single_events_through_its_writer(workspace, admin_key):
     app = create_app(workspace, event_writer=True)
-    headers = {"Authorization": f"Bearer {admin_key}"}
     bodies = [
         {"type": "page_view", "email": f"p{i % 7}@x.example", "idempotency_key": f"k{i}"}
         for i in range(40)
     ]
     bodies[13] = {"type": "call", "contact_id": 999_999}
 
-    async def post_all():
-        transport = httpx.ASGITransport(app=app)
-        try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://t", headers=headers
-            ) as client:
-                responses = await asyncio.gather(*(client.post("/events", json=b) for b in bodies))
-                writer_pid = app.state.event_writer.pid
-        finally:
-            await close_event_writer(app)
-        return responses, writer_pid
+    async def post_all(client):
+        responses = await asyncio.gather(*(client.post("/events", json=b) for b in bodies))
+        return responses, app.state.event_writer.pid
 
-    responses, writer_pid = asyncio.run(post_all())
+    responses, writer_pid = asyncio.run(_served(app, admin_key, post_all))
 
     statuses = [r.status_code for r in responses]
     assert statuses[13] == 404  # its group failed, and was recorded again event by event
@@ -284,27 +275,32 @@ def test_a_whole_batch_is_recorded_on_its_own_between_the_groups_around_it(works
 
 def test_the_served_app_records_batches_through_its_writer(workspace, admin_key):
     app = create_app(workspace, event_writer=True)
-    headers = {"Authorization": f"Bearer {admin_key}"}
     good = [{"type": "page_view", "email": f"b{i}@x.example"} for i in range(20)]
     bad = [*good[:3], {"type": "call", "contact_id": 999_999}]
 
-    async def post():
-        transport = httpx.ASGITransport(app=app)
-        try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://t", headers=headers
-            ) as client:
-                return await asyncio.gather(
-                    client.post("/events/batch", json={"events": good}),
-                    client.post("/events/batch", json={"events": bad}),
-                )
-        finally:
-            await close_event_writer(app)
+    async def post(client):
+        return await asyncio.gather(
+            client.post("/events/batch", json={"events": good}),
+            client.post("/events/batch", json={"events": bad}),
+        )
 
-    done, refused = asyncio.run(post())
+    done, refused = asyncio.run(_served(app, admin_key, post))
 
     assert done.status_code == 200
     assert done.json()["recorded"] == 20
     assert done.json()["contacts_created"] == 20
     assert refused.status_code == 404  # all or nothing: its first three were not stored
     assert _count(workspace.db) == 20
+
+
+async def _served(app, key, send):
+    """``send(client)`` against ``app`` over ASGI; the app's writer is closed afterwards."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as client:
+            return await send(client)
+    finally:
+        await close_event_writer(app)
