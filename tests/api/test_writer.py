@@ -304,3 +304,21 @@ async def _served(app, key, send):
             return await send(client)
     finally:
         await close_event_writer(app)
+
+
+def test_closing_a_writer_that_does_not_answer_kills_it(workspace, monkeypatch):
+    monkeypatch.setattr(writer_module, "_CLOSE_SECONDS", 0.5)
+    writer = _writer(workspace)
+
+    async def run():
+        await writer.start()
+        pid = writer.pid
+        os.kill(pid, signal.SIGSTOP)  # stuck: it will never read the end of its input
+        await writer.close()
+        return pid
+
+    pid = asyncio.run(run())
+
+    assert writer.pid is None
+    with pytest.raises(ChildProcessError):  # reaped: gone for good
+        os.waitpid(pid, os.WNOHANG)

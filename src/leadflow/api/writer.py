@@ -5,13 +5,15 @@ worker thread gives one core to both HTTP and recording: measured under ``wrk`` 
 cores, the server process used exactly one core and the other sat idle, at ~0.3 of a bare
 endpoint's rate. Here the server parses, checks and prepares each event, then hands its
 group to this process, which records it (``record_prepared``, one transaction) on its own
-core while the server reads the next requests.
+core while the server reads the next requests. Groups that arrive while the writer is busy
+are recorded together, in one transaction, when it is free (each alone if that fails); a
+client's batch is always recorded alone.
 
 Each server process (uvicorn worker) has its own writer; on SQLite the writers and the
 server's other writes still take the database's one write lock in turn. Groups travel
 over a socket pair as pickles (both ends are this package, in processes one server
-started) and are recorded in the order sent, one at a time; the answer to each is the
-stored ids, or the error it raised (:class:`~leadflow.errors.LeadflowError` pickles
+started) and are recorded in the order sent; the answer to each is the stored ids, or the
+error it raised (:class:`~leadflow.errors.LeadflowError` pickles
 whole). A writer that dies fails the groups it held with a 503 (their events may or may
 not be stored: a retry with the same idempotency keys stores each once) and the next
 group starts a new one. The writer exits when the server closes it, or when the server
@@ -39,6 +41,7 @@ from leadflow.errors import DatabaseUnavailable, LeadflowError, StorageError
 
 _HEADER = struct.Struct("!I")  # the length of the pickle that follows
 _START_SECONDS = 60.0  # imports and opening the database, on a slow machine
+_CLOSE_SECONDS = 30.0  # to answer the groups it holds, at shutdown
 
 
 class WriterStopped(DatabaseUnavailable):
@@ -66,6 +69,7 @@ class EventWriter:
         self._gone: asyncio.Future[None] | None = None
         self._starting: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._socket: socket.socket | None = None
 
     async def start(self) -> None:
         """Start the process unless it runs; wait until it has opened the database."""
@@ -90,6 +94,7 @@ class EventWriter:
         # multiprocessing joins its children at exit; this one ends when its socket does,
         # so a server that exits without close() (a crash) must close the socket first.
         atexit.register(ours.close)
+        self._socket = ours
         ready: asyncio.Future[None] = loop.create_future()  # its first message: ready, or why not
         self._waiting.append(partial(_settle, ready))
         self._gone = loop.create_future()
@@ -137,6 +142,9 @@ class EventWriter:
         """The process is gone: fail what it held; the next group starts another."""
         self._transport = None
         self._process = None  # reaped by close() or by multiprocessing's next start
+        if self._socket is not None:
+            atexit.unregister(self._socket.close)
+            self._socket = None
         while self._waiting:
             self._waiting.popleft()(
                 WriterStopped("the event writer stopped; retry with the same keys")
@@ -150,12 +158,15 @@ class EventWriter:
         if transport is None or gone is None:
             return
         transport.write_eof()  # the writer answers what it read, then sees the end
-        await gone
+        try:
+            await asyncio.wait_for(asyncio.shield(gone), _CLOSE_SECONDS)
+        except TimeoutError:  # stuck (it ignores SIGTERM): what it holds fails as it dies
+            if process is not None:
+                process.kill()
+            await gone
         transport.close()
         if process is not None:
             await asyncio.to_thread(process.join, 10)
-            if process.is_alive():
-                process.kill()
 
     @property
     def pid(self) -> int | None:
@@ -185,7 +196,7 @@ class _Channel(asyncio.Protocol):
             end = _HEADER.size + size
             if len(self._buffer) < end:
                 return
-            message = pickle.loads(memoryview(self._buffer)[_HEADER.size : end])
+            message = pickle.loads(self._buffer[_HEADER.size : end])
             del self._buffer[:end]
             self._writer.answered(message)
 
@@ -264,7 +275,7 @@ class _Inbox:
             end = _HEADER.size + size
             if len(self._buffer) < end:
                 break
-            groups.append(pickle.loads(memoryview(self._buffer)[_HEADER.size : end]))
+            groups.append(pickle.loads(self._buffer[_HEADER.size : end]))
             del self._buffer[:end]
         return groups
 
