@@ -55,8 +55,9 @@ def create_app(
 ) -> FastAPI:
     """The API for ``workspace``; the caller keeps ownership of (and closes) the workspace.
 
-    ``event_writer``: record single events in a writer process (``app.state.event_writer``,
-    started on first use; :func:`close_event_writer` stops it) instead of a worker thread.
+    ``event_writer``: record the events posted (one by one and in batches) in a writer
+    process (``app.state.event_writer``, started on first use; :func:`close_event_writer`
+    stops it) instead of a worker thread. An in-memory database keeps the thread.
     """
     app = FastAPI(
         title="leadflow",
