@@ -12,7 +12,12 @@ from fastapi import FastAPI
 
 from leadflow.access.service import create_key
 from leadflow.api.app import create_app
+from leadflow.contacts.inputs import ContactInput
+from leadflow.contacts.service import capture_contact
+from leadflow.lifecycle.service import move_contact
+from leadflow.routing.service import load_routing
 from leadflow.workspace import Workspace
+from tests.routing.files import ROUTING
 
 
 class Client:
@@ -97,3 +102,23 @@ def admin(make_client: Any, admin_key: str) -> Client:
 @pytest.fixture
 def marketing(make_client: Any, marketing_key: str) -> Client:
     return make_client(marketing_key)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def team(workspace, clock):
+    """Two prospects handed off in turn: ann's contact goes to ana, bob's to bo."""
+    load_routing(workspace.db, clock, ROUTING)
+    ids = {}
+    for email in ("ann@acme.example", "bob@acme.example"):
+        contact_id = capture_contact(workspace.db, clock, ContactInput(email=email)).contact_id
+        for stage in ("lead", "mql", "sql", "prospect"):
+            move_contact(workspace.db, clock, contact_id, stage, by="sam", reason="test")
+        ids[email] = contact_id
+    unowned = capture_contact(workspace.db, clock, ContactInput(email="cy@x.example")).contact_id
+    return {"ana": ids["ann@acme.example"], "bo": ids["bob@acme.example"], "nobody": unowned}
+
+
+@pytest.fixture
+def ana(make_client, workspace, clock, team):
+    key = create_key(workspace.db, clock, name="ana", role="sales", user_id="ana").plaintext
+    return make_client(key)

@@ -7,12 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from leadflow.access.service import create_key, revoke_key
-from leadflow.contacts.inputs import ContactInput
-from leadflow.contacts.service import capture_contact
-from leadflow.lifecycle.service import move_contact
-from leadflow.routing.service import list_tasks, load_routing
-from tests.routing.files import ROUTING
+from leadflow.access.service import revoke_key
+from leadflow.routing.service import list_tasks
 
 
 def test_a_missing_key_is_401_with_a_challenge(anon):
@@ -66,26 +62,6 @@ def test_a_marketing_key_may_do_what_admin_does_here(marketing):
 
 
 # -- sales keys ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def team(workspace, clock):
-    """Two prospects handed off in turn: ann's contact goes to ana, bob's to bo."""
-    load_routing(workspace.db, clock, ROUTING)
-    ids = {}
-    for email in ("ann@acme.example", "bob@acme.example"):
-        contact_id = capture_contact(workspace.db, clock, ContactInput(email=email)).contact_id
-        for stage in ("lead", "mql", "sql", "prospect"):
-            move_contact(workspace.db, clock, contact_id, stage, by="sam", reason="test")
-        ids[email] = contact_id
-    unowned = capture_contact(workspace.db, clock, ContactInput(email="cy@x.example")).contact_id
-    return {"ana": ids["ann@acme.example"], "bo": ids["bob@acme.example"], "nobody": unowned}
-
-
-@pytest.fixture
-def ana(make_client, workspace, clock, team):
-    key = create_key(workspace.db, clock, name="ana", role="sales", user_id="ana").plaintext
-    return make_client(key)
 
 
 def test_sales_lists_and_reads_only_its_own_contacts(ana, team):

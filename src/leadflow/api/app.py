@@ -21,6 +21,7 @@ from leadflow.api import errors
 from leadflow.api.batcher import EventBatcher, InThread
 from leadflow.api.body_limit import BodyLimit
 from leadflow.api.deps import API_KEY_SCHEME
+from leadflow.api.fast_events import EventsFastPath
 from leadflow.api.writer import EventWriter
 from leadflow.settings import Settings
 from leadflow.workspace import Workspace
@@ -65,6 +66,8 @@ def create_app(
         description="Leads and prospects: contacts, activity, scores, stages, deals, tasks.",
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    # Outermost of ours: the hot POST /events, answered before routing when all is well.
+    app.add_middleware(EventsFastPath, api=app, max_body_bytes=max_body_bytes)
     app.state.workspace = workspace
     app.state.db = workspace.db
     app.state.clock = workspace.clock
