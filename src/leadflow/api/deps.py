@@ -61,10 +61,15 @@ async def current_principal(request: Request) -> Principal:
 def _key_of(request: Request) -> str | None:
     # Read here rather than through FastAPI's security classes: every dependency is a node
     # FastAPI solves per request, and this runs on every call of the hot POST /events.
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return key_from(request.headers.get("authorization"), request.headers.get("x-api-key"))
+
+
+def key_from(authorization: str | None, api_key: str | None) -> str | None:
+    """The key a request carries: a bearer token first, else ``X-API-Key``."""
+    scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    return request.headers.get("x-api-key") or None
+    return api_key or None
 
 
 class RoleKey(SecurityBase):

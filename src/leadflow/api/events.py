@@ -107,9 +107,13 @@ async def record_one(request: Request) -> Response:
         await run_in_threadpool(check_contacts, db, principal, [("event", _ref(body))])
     batcher: EventBatcher = request.app.state.events
     event_id = await batcher.record(_input(body))
-    # Encoded here: FastAPI would validate the model again against response_model first.
-    content = orjson.dumps({"event_id": event_id, "duplicate": event_id is None})
-    return Response(content, media_type="application/json")
+    return Response(recorded_body(event_id), media_type="application/json")
+
+
+def recorded_body(event_id: int | None) -> bytes:
+    """``EventRecorded`` as JSON, encoded here: FastAPI would validate the model again
+    against the response model first (the fast path sends the same bytes)."""
+    return orjson.dumps({"event_id": event_id, "duplicate": event_id is None})
 
 
 def event_body(body: bytes, content_type: str | None) -> EventIn:

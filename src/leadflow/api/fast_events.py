@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import ValidationError as PydanticValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflow.access.engine import Principal
 from leadflow.access.scope import restricted_to
-from leadflow.api.deps import ANY_ROLE
-from leadflow.api.events import EventIn, _input
+from leadflow.api.deps import ANY_ROLE, key_from
+from leadflow.api.events import EventIn, _input, recorded_body
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -91,16 +90,15 @@ class EventsFastPath:
             event_id = await self._api.state.events.record(_input(event))
         except Exception:  # refused: nothing stored; the app says why
             return None
-        return orjson.dumps({"event_id": event_id, "duplicate": event_id is None})
+        return recorded_body(event_id)
 
     def _principal(self, headers: dict[bytes, bytes]) -> Principal | None:
-        # As deps._key_of: a bearer token first, else X-API-Key.
-        scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
-        raw = credentials.strip() if scheme.lower() == b"bearer" else b""
-        raw = raw or headers.get(b"x-api-key", b"")
-        if not raw:
-            return None
-        principal: Principal | None = self._api.state.keys.cached(raw.decode("latin-1"))
+        authorization, api_key = headers.get(b"authorization"), headers.get(b"x-api-key")
+        key = key_from(
+            authorization.decode("latin-1") if authorization is not None else None,
+            api_key.decode("latin-1") if api_key is not None else None,
+        )
+        principal: Principal | None = self._api.state.keys.cached(key) if key else None
         if principal is None or principal.role not in ANY_ROLE.allowed:
             return None
         return principal
