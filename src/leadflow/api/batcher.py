@@ -88,16 +88,7 @@ async def record_with(
 ) -> Any:
     """Submit one group to ``recorder`` and wait for its answer (raising its error)."""
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def answer(result: Any) -> None:
-        if future.done():
-            return
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-    recorder.submit(events, now, answer, whole=whole)
+    recorder.submit(events, now, partial(settle, future), whole=whole)
     return await future
 
 
@@ -160,9 +151,9 @@ class EventBatcher:
         self._sending -= 1
         if not isinstance(result, BaseException):
             for (_, future), event_id in zip(group, result, strict=True):
-                _settle(future, result=event_id)
+                settle(future, event_id)
         elif len(group) == 1:
-            _settle(group[0][1], error=result)
+            settle(group[0][1], result)
         else:
             # Nothing of the group was stored: find whose event it was (a database that is
             # down fails each one again, and each waiter hears of it).
@@ -176,21 +167,17 @@ class EventBatcher:
             try:
                 (event_id,) = await record_with(self._recorder, [event], self._clock.now())
             except Exception as exc:
-                _settle(future, error=exc)
+                settle(future, exc)
             else:
-                _settle(future, result=event_id)
+                settle(future, event_id)
 
 
-def _settle(
-    future: asyncio.Future[int | None],
-    *,
-    result: int | None = None,
-    error: BaseException | None = None,
-) -> None:
-    # A request whose client went away was cancelled; its event is stored all the same.
+def settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Give ``future`` its value, or raise ``outcome`` in its waiter if it is an error. A
+    request whose client went away was cancelled; its event is stored all the same."""
     if future.done():
         return
-    if error is not None:
-        future.set_exception(error)
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
     else:
-        future.set_result(result)
+        future.set_result(outcome)

@@ -5,9 +5,9 @@ event per request, thousands a second. Measured in-process, FastAPI's layers bet
 middleware and the endpoint (exception middleware, exit stacks, matching the path among
 some sixty routes, dependency solving, the request wrapper) cost as much as the endpoint's
 own work. This middleware takes the request first and answers it itself only on the
-success path: a JSON body within the size limit, a key already verified (cached) of a role
-that may post events and that sees every contact, a body that validates, an event that is
-recorded. Anything else (no key, a bad body, a sales key, a refusal while recording) is
+success path: a declared body within the size limit, in a JSON media type as the app reads
+them, a key already verified (cached) of a role that may post events and that sees every
+contact, a body that validates, an event that is recorded. Anything else (no key, a bad body, a sales key, a refusal while recording) is
 handed on to the app with the body replayed, so every error is the app's own answer,
 problem+json and all; a refused event was not stored, and the app records it again or
 refuses it again. The app's ``POST /events`` stays the documented operation and does the
@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from leadflow.access.engine import Principal
 from leadflow.access.scope import restricted_to
 from leadflow.api.deps import ANY_ROLE, key_from
-from leadflow.api.events import EventIn, _input, recorded_body
+from leadflow.api.events import EventIn, _input, _is_json, recorded_body
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -78,9 +78,7 @@ class EventsFastPath:
         principal = self._principal(headers)
         if principal is None or restricted_to(principal) is not None:
             return None
-        if headers.get(b"content-type", b"").partition(b";")[0].strip().lower() != (
-            b"application/json"
-        ):
+        if not _is_json(headers.get(b"content-type", b"").decode("latin-1")):
             return None
         try:
             event = EventIn.model_validate_json(body)

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from leadflow.activity.engine import PreparedEvent
-from leadflow.api.batcher import Answer, Ids, record_with
+from leadflow.api.batcher import Answer, Ids, record_with, settle
 from leadflow.errors import DatabaseUnavailable, LeadflowError, StorageError
 
 _HEADER = struct.Struct("!I")  # the length of the pickle that follows
@@ -96,7 +96,7 @@ class EventWriter:
         atexit.register(ours.close)
         self._socket = ours
         ready: asyncio.Future[None] = loop.create_future()  # its first message: ready, or why not
-        self._waiting.append(partial(_settle, ready))
+        self._waiting.append(partial(settle, ready))
         self._gone = loop.create_future()
         transport, _ = await loop.create_connection(lambda: _Channel(self), sock=ours)
         try:
@@ -171,15 +171,6 @@ class EventWriter:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
-
-
-def _settle(future: asyncio.Future[Any], message: Any) -> None:
-    if future.done():  # its waiter was cancelled (a start that timed out)
-        return
-    if isinstance(message, BaseException):
-        future.set_exception(message)
-    else:
-        future.set_result(message)
 
 
 class _Channel(asyncio.Protocol):
