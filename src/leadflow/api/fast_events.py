@@ -7,11 +7,11 @@ some sixty routes, dependency solving, the request wrapper) cost as much as the 
 own work. This middleware takes the request first and answers it itself only on the
 success path: a declared body within the size limit, in a JSON media type as the app reads
 them, a key already verified (cached) of a role that may post events and that sees every
-contact, a body that validates, an event that is recorded. Anything else (no key, a bad body, a sales key, a refusal while recording) is
-handed on to the app with the body replayed, so every error is the app's own answer,
-problem+json and all; a refused event was not stored, and the app records it again or
-refuses it again. The app's ``POST /events`` stays the documented operation and does the
-same thing.
+contact, a body that validates, an event that is recorded. Anything else (no key, a bad
+body, a sales key, a refusal while recording) is handed on to the app with the body
+replayed, so every error is the app's own answer, problem+json and all; a refused event
+was not stored, and the app records it again or refuses it again. The app's
+``POST /events`` stays the documented operation and does the same thing.
 """
 
 from __future__ import annotations
