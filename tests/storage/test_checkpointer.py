@@ -76,3 +76,49 @@ def test_the_writer_keeps_a_wal_file_as_large_as_a_checkpoint_interval(tmp_path:
     interval_bytes = pragma["wal_autocheckpoint"] * (24 + pragma["page_size"])
     assert pragma["wal_autocheckpoint"] >= 10_000
     assert pragma["journal_size_limit"] > interval_bytes
+
+
+def test_the_wal_file_is_truncated_once_writes_pause(tmp_path: Path):
+    # A kept WAL of a whole checkpoint interval is hundreds of MB; a server that took a
+    # burst of writes gives that space back once the writes stop.
+    path = tmp_path / "idle.db"
+    db = Database(f"sqlite:///{path}")
+    assert db._checkpointer is not None
+    db._checkpointer.IDLE = 0.3
+    wal = Path(f"{path}-wal")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+                " INSERT INTO blobs (body) SELECT randomblob(4000) FROM n"
+            )
+        assert wal.stat().st_size > 1_000_000
+        assert _wait_for(lambda: wal.stat().st_size == 0)
+        with db.read() as conn:  # nothing was lost on the way
+            assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 300
+        with db.write() as conn:  # and the writer goes on in the same file
+            conn.exec_driver_sql("INSERT INTO blobs (body) VALUES (x'00')")
+        assert wal.stat().st_size > 0
+    finally:
+        db.dispose()
+
+
+def test_the_wal_is_not_truncated_while_writes_keep_coming(tmp_path: Path):
+    path = tmp_path / "busy.db"
+    db = Database(f"sqlite:///{path}")
+    assert db._checkpointer is not None
+    db._checkpointer.IDLE = 0.5
+    db._checkpointer.PAUSE = 0.01
+    wal = Path(f"{path}-wal")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (body BLOB)")
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # a write every 0.1 s: never idle for 0.5 s
+            with db.write() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(4000))")
+            time.sleep(0.1)
+            assert wal.stat().st_size > 0  # copied back, but the file is kept for the next
+    finally:
+        db.dispose()
