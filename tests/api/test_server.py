@@ -88,7 +88,8 @@ def test_events_posted_over_http_are_read_back(server, workspace):
 def test_a_serving_process_freezes_start_up_objects_and_collects_less_often():
     # In a process of its own: freezing the collector would change the test run's.
     code = (
-        "import gc; from leadflow.api.app import SERVING_GC_THRESHOLDS, tune_gc_for_serving\n"
+        "import gc, leadflow.api.app\n"
+        "from leadflow.memory import SERVING_GC_THRESHOLDS, tune_gc_for_serving\n"
         "tune_gc_for_serving()\n"
         "assert gc.get_threshold() == SERVING_GC_THRESHOLDS, gc.get_threshold()\n"
         "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"

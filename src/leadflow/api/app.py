@@ -6,7 +6,6 @@ Each router is a module of :mod:`leadflow.api` with a ``router``; :data:`ROUTERS
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from leadflow.api.body_limit import BodyLimit
 from leadflow.api.deps import API_KEY_SCHEME
 from leadflow.api.fast_events import EventsFastPath
 from leadflow.api.writer import EventWriter
+from leadflow.memory import tune_gc_for_serving
 from leadflow.settings import Settings
 from leadflow.workspace import Workspace
 
@@ -115,23 +115,6 @@ async def close_event_writer(app: FastAPI) -> None:
     """Stop the app's event writer process, if it has one, once it has answered everything."""
     if app.state.event_writer is not None:
         await app.state.event_writer.close()
-
-
-# Young objects the collector lets pile up before a collection (CPython's default: 700).
-SERVING_GC_THRESHOLDS = (20_000, 50, 100)
-
-
-def tune_gc_for_serving() -> None:
-    """Freeze what start-up made (modules, routes, schemas, compiled statements) out of the
-    cyclic collector's reach and collect less often: a request allocates thousands of
-    short-lived objects, and with the defaults every few requests paid for a pass over the
-    long-lived ones. Measured on the http benchmark (one worker, single-event POSTs after a
-    flood): 1,650 -> 2,860 requests/s, and p99 at 500 requests/s 280 -> 20 ms. Only
-    servers call this (``create_app_from_env``): tests and library users keep the defaults.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*SERVING_GC_THRESHOLDS)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
