@@ -20,19 +20,25 @@ def _wait_for(check: Callable[[], bool], seconds: float = 5.0) -> bool:
     return False
 
 
+def _write_blobs(db: Database, count: int) -> None:
+    """A table of ``count`` rows of 4,000 random bytes each: about a page a row."""
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
+        conn.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+            " INSERT INTO blobs (body) SELECT randomblob(4000) FROM n",
+            (count,),
+        )
+
+
 def test_written_pages_reach_the_database_file_without_waiting_for_autocheckpoint(
     tmp_path: Path,
 ):
     path = tmp_path / "ckpt.db"
     db = Database(f"sqlite:///{path}")
     try:
-        with db.write() as conn:
-            conn.exec_driver_sql("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
-            conn.exec_driver_sql(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)"
-                " INSERT INTO blobs (body) SELECT randomblob(4000) FROM n"
-            )
-        # Some 2 MB sit in the WAL, far below the writer's autocheckpoint (40,000 pages):
+        _write_blobs(db, 500)
+        # Some 2 MB sit in the WAL, far below the writer's autocheckpoint (100,000 pages):
         # only the checkpointer copies them into the database file.
         assert _wait_for(lambda: path.stat().st_size > 2_000_000)
     finally:
@@ -87,12 +93,7 @@ def test_the_wal_file_is_truncated_once_writes_pause(tmp_path: Path):
     db._checkpointer.IDLE = 0.3
     wal = Path(f"{path}-wal")
     try:
-        with db.write() as conn:
-            conn.exec_driver_sql("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
-            conn.exec_driver_sql(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
-                " INSERT INTO blobs (body) SELECT randomblob(4000) FROM n"
-            )
+        _write_blobs(db, 300)
         assert wal.stat().st_size > 1_000_000
         assert _wait_for(lambda: wal.stat().st_size == 0)
         with db.read() as conn:  # nothing was lost on the way
