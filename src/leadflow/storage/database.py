@@ -128,7 +128,7 @@ class Database:
 # two pages per row across the indexes; checkpointing the WAL every 1,000 pages (SQLite's
 # default) wrote and synced those pages back to the database after nearly every batch. The
 # Checkpointer thread copies pages back beside the writer; the writer's own checkpoint, at
-# this many pages, is what lets the WAL start over, and its commit stalls 30-100 ms on the
+# this many pages, is what lets the WAL start over, and its commit stalls 30-110 ms on the
 # two fsyncs of the pages the thread has not copied yet (third amendment): every 100,000
 # pages that stall comes 2.5 times less often than every 40,000. The WAL file keeps the size
 # those pages take (and 5,000 more, for the batch that crosses the mark): cut back to less
