@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from leadflow.activity.inputs import EventInput
 from leadflow.activity.service import record_events
 from leadflow.clock import FrozenClock
-from leadflow.contacts.inputs import AccountInput, ContactInput
+from leadflow.contacts.inputs import AccountInput, ContactInput, TouchInput
 from leadflow.contacts.merge import merge_contacts
 from leadflow.contacts.service import capture_contact
 from leadflow.errors import ConfigError
@@ -328,6 +328,32 @@ def test_events_of_contacts_never_scored_start_from_their_fit(db: Database, cloc
     record_events(db, clock, [EventInput(type="pricing_page_view", email="ann@acme.example")])
 
     assert _scores(db)[contact_id][1] == 40.0  # fit 30 (capped) + 10
+
+
+def test_a_contact_never_scored_starts_from_the_fit_its_first_touch_gives(
+    db: Database, clock: FrozenClock
+):
+    # The snapshot for its first score loads only what the fit rules read: here a touch.
+    touch_fit = """\
+rules:
+  - name: webinar
+    group: fit
+    when: {first_touch.channel: {eq: webinar}}
+    points: 20
+  - name: pricing
+    group: engagement
+    activity: {type: pricing_page_view}
+    points: 10
+"""
+    rescore(db, clock, GROUPS + touch_fit + GRADES, filename="scoring.yaml")
+    ann = ContactInput(email="ann@acme.example")
+    contact_id = capture_contact(db, clock, ann, touch=TouchInput("webinar")).contact_id
+    with db.write() as conn:
+        conn.execute(contact_scores.delete())  # as after an import: contacts without scores
+
+    record_events(db, clock, [EventInput(type="pricing_page_view", email="ann@acme.example")])
+
+    assert _scores(db)[contact_id][1] == 30.0  # fit 20 from the webinar touch + 10
 
 
 def test_a_contact_an_event_creates_is_scored_once_with_that_event(
