@@ -36,7 +36,7 @@ tasks = Table(
     "tasks",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
     Column("owner_id", String(64), nullable=False),
     Column("kind", String(16), nullable=False),  # first_touch | follow_up
     Column("title", String(255), nullable=False),
@@ -48,6 +48,10 @@ tasks = Table(
     Column("note", Text),
     Index("ix_tasks_status_due_at", "status", "due_at"),
     Index("ix_tasks_owner_id_status", "owner_id", "status"),
+    # A contact's tasks in a given status (its open first touch, when an event touches it).
+    # With the contact id alone, SQLite chose the status index for `contact_id IN (...)
+    # AND status = 'open'` and read every open task: 7 ms a batch at 50,000 open tasks.
+    Index("ix_tasks_contact_id_status", "contact_id", "status"),
 )
 
 notices = Table(
