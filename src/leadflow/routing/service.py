@@ -41,6 +41,7 @@ from leadflow.rules import (
     Scope,
     Snapshot,
     predicates,
+    scopes_read,
 )
 from leadflow.scoring.service import load_snapshots
 from leadflow.storage.database import Database
@@ -216,7 +217,7 @@ def _columns_read(config: RoutingConfig) -> dict[Scope, frozenset[str]]:
 def _scopes_read(config: RoutingConfig) -> frozenset[Scope]:
     """The scopes the routing rules' conditions read (snapshots load only those)."""
     if config.version not in _READS:
-        scopes = {p.field.scope for r in config.rules for p in predicates(r.condition)}
+        scopes = scopes_read(r.condition for r in config.rules)
         events = any(_has_event(r.condition) for r in config.rules)
         _READS[config.version] = frozenset(scopes | ({Scope.TOUCH} if events else set()))
     return _READS[config.version]

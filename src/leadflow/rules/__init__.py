@@ -23,6 +23,7 @@ from leadflow.rules.ast import (
     TimePoint,
     Window,
     predicates,
+    scopes_read,
 )
 from leadflow.rules.errors import ConditionError, Problem
 from leadflow.rules.evaluate import Snapshot, Trace, evaluate, matches
@@ -57,4 +58,5 @@ __all__ = [
     "parse_condition_yaml",
     "parse_node",
     "predicates",
+    "scopes_read",
 ]

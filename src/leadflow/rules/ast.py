@@ -9,7 +9,7 @@ it never takes part in equality, so the same condition read from two files compa
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import datetime, timedelta
@@ -237,3 +237,9 @@ def predicates(condition: Condition | None) -> list[Predicate]:
     if isinstance(condition, Not):
         return predicates(condition.item)
     return [condition] if isinstance(condition, Predicate) else []
+
+
+def scopes_read(conditions: Iterable[Condition | None]) -> frozenset[Scope]:
+    """The scopes the field tests of these conditions name, so that a snapshot loads only
+    those (events inside ``activity:`` or ``touch:`` are the caller's to add)."""
+    return frozenset(p.field.scope for c in conditions for p in predicates(c))

@@ -31,8 +31,8 @@ from leadflow.contacts.queries import resolve_contact_id
 from leadflow.errors import NotFound
 from leadflow.lifecycle.models import qualifications
 from leadflow.memory import paused_gc
-from leadflow.rules import EventCondition, Scope, Snapshot
-from leadflow.rules.ast import AllOf, AnyOf, Condition, Not, predicates
+from leadflow.rules import EventCondition, Scope, Snapshot, scopes_read
+from leadflow.rules.ast import AllOf, AnyOf, Condition, Not
 from leadflow.scoring.bulk import bulk_states
 from leadflow.scoring.decay import from_micros, to_micros
 from leadflow.scoring.engine import (
@@ -471,8 +471,7 @@ def _fit_scopes(model: ScoringModel) -> frozenset[Scope]:
     none of them looks at (an event batch scores its new contacts with three queries fewer:
     ~0.25 ms of a batch)."""
     if model.version not in _FIT_SCOPES:
-        named = {p.field.scope for r in model.fit_rules for p in predicates(r.condition)}
-        _FIT_SCOPES[model.version] = frozenset(named)
+        _FIT_SCOPES[model.version] = scopes_read(r.condition for r in model.fit_rules)
     return _FIT_SCOPES[model.version]
 
 
