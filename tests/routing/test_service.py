@@ -5,7 +5,6 @@ recycling and the notice outbox."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +22,7 @@ from leadflow.routing.notices import deliver_notices, list_notices
 from leadflow.routing.service import complete_task, list_tasks, load_routing
 from leadflow.routing.sla import check_sla, sla_compliance
 from leadflow.storage.database import Database
+from tests.plans import query_plan, writer_statements
 from tests.routing.files import ROUTING
 
 
@@ -85,14 +85,6 @@ def test_a_call_completes_the_first_touch_and_opens_the_follow_up(db: Database, 
     assert sla_compliance(db, now=clock.now()) == (1, 0, 0)
 
 
-def _trace_writer(db: Database, callback: Callable[[str], object] | None) -> None:
-    """Every statement the writer's connection runs goes to ``callback`` (SQLite)."""
-    with db.write() as conn:
-        driver = conn.connection.dbapi_connection
-        assert driver is not None
-        driver.set_trace_callback(callback)
-
-
 def test_a_touch_looks_up_open_tasks_by_contact_not_by_status(db: Database, clock: FrozenClock):
     # With an index on the contact id alone, SQLite chose the (status, due_at) index for
     # two or more contacts' open first touches and read every open task there was: 7 ms a
@@ -103,17 +95,12 @@ def test_a_touch_looks_up_open_tasks_by_contact_not_by_status(db: Database, cloc
     load_routing(db, clock, ROUTING)
     _prospect(db, clock, "ann@acme.example")
     _prospect(db, clock, "bob@bolt.example")
-    statements: list[str] = []
-    _trace_writer(db, statements.append)
-    try:
-        calls = [EventInput(type="call", email=f"{p}.example") for p in ("ann@acme", "bob@bolt")]
+    calls = [EventInput(type="call", email=f"{p}.example") for p in ("ann@acme", "bob@bolt")]
+    with writer_statements(db) as statements:
         record_events(db, clock, calls)
-    finally:
-        _trace_writer(db, None)
 
     (lookup,) = [s for s in statements if "FROM tasks" in s and "'open'" in s and " IN " in s]
-    with db.read() as conn:
-        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {lookup}")]
+    plan = query_plan(db, lookup)
     by_contact = "SEARCH tasks USING INDEX ix_tasks_contact_id_status (contact_id=? AND status=?)"
     assert plan == [by_contact]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text, text
 
 from leadflow.storage.metadata import Id, Json, UtcDateTime, metadata
 
@@ -55,6 +55,15 @@ contacts = Table(
     Column("owner_id", String(64), index=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Tombstones by the contact they point at: a merge re-points the earlier merges into
+    # the contact it merges, and erasure follows them. Partial, so that only merged
+    # contacts are in it: a capture or an import of new contacts adds nothing to it.
+    Index(
+        "ix_contacts_merged_into_id",
+        "merged_into_id",
+        sqlite_where=text("merged_into_id IS NOT NULL"),
+        postgresql_where=text("merged_into_id IS NOT NULL"),
+    ),
 )
 
 identities = Table(
