@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
 
 from leadflow.storage.database import Database
 
@@ -24,10 +27,26 @@ def writer_statements(db: Database) -> Iterator[list[str]]:
         _trace_writer(db, None)
 
 
-def query_plan(db: Database, statement: str) -> list[str]:
+@contextmanager
+def read_statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement read connections run inside the block, with its parameters."""
+    found: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        found.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        yield found
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+
+
+def query_plan(db: Database, statement: str, parameters: Any = ()) -> list[str]:
     """SQLite's plan for a statement, a line per step."""
     with db.read() as conn:
-        return [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")]
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        return [row[-1] for row in plan]
 
 
 def _trace_writer(db: Database, callback: Callable[[str], object] | None) -> None:

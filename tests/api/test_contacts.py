@@ -7,6 +7,12 @@ import json
 
 import pytest
 
+from leadflow.access.engine import Principal, Role
+from leadflow.api.reads import contact_page
+from leadflow.contacts.inputs import ContactInput
+from leadflow.contacts.service import capture_contact
+from tests.plans import query_plan, read_statements
+
 ANN = {"email": "Ann@Acme.example", "first_name": "Ann", "country": "DE"}
 
 
@@ -157,3 +163,27 @@ def test_accounts_list_and_read(admin):
     ]
     assert one["name"] == "Acme"
     assert admin.get("/accounts/999").status_code == 404
+
+
+@pytest.mark.parametrize("sort", ["created_at", "-created_at"])
+def test_a_page_by_creation_time_reads_the_index_not_every_contact(db, clock, sort):
+    # Without an index on created_at each page read and sorted every active contact:
+    # 17 ms a page at 100,000 contacts, 86 ms newest first.
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plan; PostgreSQL plans from its own statistics")
+    for i in range(3):
+        capture_contact(db, clock, ContactInput(email=f"n{i}@x.example"))
+    admin = Principal(key_id=1, prefix="test", role=Role.admin, user_id=None)
+
+    with read_statements(db) as statements:
+        _, cursor = contact_page(
+            db, admin, where=None, sort=sort, limit=1, cursor=None, now=clock.now()
+        )
+        contact_page(db, admin, where=None, sort=sort, limit=1, cursor=cursor, now=clock.now())
+
+    pages = [(s, p) for s, p in statements if s.startswith("SELECT")]
+    assert len(pages) == 2  # the first page, then the next from its cursor
+    for statement, parameters in pages:
+        plan = query_plan(db, statement, parameters)
+        assert "USING INDEX ix_contacts_created_at" in plan[0], plan
+        assert not [step for step in plan if "TEMP B-TREE" in step], plan

@@ -53,7 +53,9 @@ contacts = Table(
     Column("stage", String(32), index=True),
     Column("stage_entered_at", UtcDateTime),
     Column("owner_id", String(64), index=True),
-    Column("created_at", UtcDateTime, nullable=False),
+    # Indexed for the API's pages newest first: contacts are created in time order, so
+    # each new one is appended to the index's end.
+    Column("created_at", UtcDateTime, nullable=False, index=True),
     Column("updated_at", UtcDateTime, nullable=False),
     # Tombstones by the contact they point at: a merge re-points the earlier merges into
     # the contact it merges, and erasure follows them. Partial, so that only merged

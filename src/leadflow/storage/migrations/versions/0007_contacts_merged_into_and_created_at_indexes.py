@@ -1,4 +1,4 @@
-"""contacts indexed by the contact they were merged into
+"""contacts indexed by the contact they were merged into, and by creation time
 
 Revision ID: 0007
 Revises: 0006
@@ -32,8 +32,12 @@ def upgrade() -> None:
             sqlite_where=_MERGED,
             postgresql_where=_MERGED,
         )
+        # A page of contacts newest (or oldest) first read and sorted every active contact:
+        # 17-86 ms at 100,000. Contacts are created in time order: new ones append.
+        batch_op.create_index(batch_op.f("ix_contacts_created_at"), ["created_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contacts_created_at"))
         batch_op.drop_index("ix_contacts_merged_into_id")
