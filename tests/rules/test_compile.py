@@ -14,6 +14,7 @@ from leadflow.rules.compile import compile_condition
 from leadflow.rules.parse import parse_condition
 from leadflow.rules.sqlfuncs import JsonText
 from leadflow.storage.database import Database
+from tests.plans import query_plan
 from tests.rules.strategies import NOW
 from tests.rules.world import Person, store
 
@@ -59,3 +60,31 @@ def test_other_databases_are_refused_at_compile_time():
 def test_a_property_key_that_would_need_quoting_never_reaches_sql():
     with pytest.raises(ValueError, match="unsafe property key"):
         JsonText(literal_column("properties"), "x') OR 1=1 --")
+
+
+@pytest.mark.parametrize(
+    ("condition", "index"),
+    [
+        ({"contact.stage": {"eq": "MQL"}}, "ix_contacts_stage (stage=?)"),
+        ({"contact.owner_id": {"in": ["Ana", "bob"]}}, "ix_contacts_owner_id (owner_id=?)"),
+    ],
+)
+def test_equality_on_stage_or_owner_is_answered_from_its_index(db: Database, condition, index):
+    # Both are stored folded (lowercase by their configs' rules), so the column itself is
+    # compared: lower(stage) read every contact (33 ms at 100,000 for a stage none was at).
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plan; PostgreSQL plans from its own statistics")
+    ids = store(
+        db,
+        [
+            Person(contact={"stage": "mql", "owner_id": "ana"}),
+            Person(contact={"stage": "lead", "owner_id": "cy"}),
+        ],
+    )
+    statement = select(contacts.c.id).where(compile_condition(parse_condition(condition), now=NOW))
+    with db.read() as conn:
+        found = list(conn.scalars(statement))
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+
+    assert found == [ids[0]]  # an operand in capitals still matches
+    assert query_plan(db, sql) == [f"SEARCH contacts USING COVERING INDEX {index}"]

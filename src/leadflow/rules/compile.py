@@ -48,7 +48,7 @@ from leadflow.rules.sqlfuncs import (
     RegexSearch,
     TextContains,
 )
-from leadflow.rules.vocabulary import fold
+from leadflow.rules.vocabulary import STORED_FOLDED, fold
 from leadflow.scoring.models import contact_scores
 
 Expr = ColumnElement[Any]
@@ -189,7 +189,8 @@ class _Compiler:
             return _guarded(column, self.time_test(op, column, operand))
         sample = operand[0] if isinstance(operand, tuple) else operand
         view = _view(column, field.key, field.kind, sample)
-        return _guarded(view, _value_test(op, view, operand))
+        folded = field.key is None and (field.scope, field.column) in STORED_FOLDED
+        return _guarded(view, _value_test(op, view, operand, stored_folded=folded))
 
     def time_test(self, op: Op, column: Expr, operand: Any) -> ColumnElement[bool]:
         if op is Op.WITHIN:
@@ -244,10 +245,13 @@ def _guarded(view: Expr, test: ColumnElement[bool]) -> ColumnElement[bool]:
     return and_(view.is_not(None), test)
 
 
-def _value_test(op: Op, view: Expr, operand: Any) -> ColumnElement[bool]:
+def _value_test(
+    op: Op, view: Expr, operand: Any, *, stored_folded: bool = False
+) -> ColumnElement[bool]:
     if op in (Op.EQ, Op.IN):
         values = operand if isinstance(operand, tuple) else (operand,)
-        return _lowered(view, values[0]).in_([_literal(v) for v in values])
+        compared = view if stored_folded else _lowered(view, values[0])
+        return compared.in_([_literal(v) for v in values])
     if op is Op.CONTAINS:
         return TextContains(AsciiLower(view), fold(operand))
     if op is Op.STARTS_WITH:

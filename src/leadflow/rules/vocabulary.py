@@ -73,6 +73,12 @@ for _scope in (Scope.FIRST_TOUCH, Scope.LAST_TOUCH, Scope.TOUCH):
 
 _CHOICES = {"seniority": SENIORITIES, "channel": CHANNELS}
 
+# Columns whose every stored value is already folded: stage names are lowercase by the
+# lifecycle config's rule and owners are routing's user ids, lowercase slugs, and nothing
+# else writes either. Equality on them compares the column itself, so its index serves
+# ("contacts at stage sql", "my contacts") where lower(column) would read every contact.
+STORED_FOLDED = frozenset({(Scope.CONTACT, "stage"), (Scope.CONTACT, "owner_id")})
+
 # Touches have no custom properties; contacts, accounts and activities do.
 _HAS_PROPERTIES = {Scope.CONTACT, Scope.ACCOUNT, Scope.ACTIVITY}
 
