@@ -72,8 +72,6 @@ def test_a_property_key_that_would_need_quoting_never_reaches_sql():
 def test_equality_on_stage_or_owner_is_answered_from_its_index(db: Database, condition, index):
     # Both are stored folded (lowercase by their configs' rules), so the column itself is
     # compared: lower(stage) read every contact (33 ms at 100,000 for a stage none was at).
-    if not db.is_sqlite:
-        pytest.skip("SQLite's query plan; PostgreSQL plans from its own statistics")
     ids = store(
         db,
         [
@@ -87,4 +85,5 @@ def test_equality_on_stage_or_owner_is_answered_from_its_index(db: Database, con
         sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
 
     assert found == [ids[0]]  # an operand in capitals still matches
-    assert query_plan(db, sql) == [f"SEARCH contacts USING COVERING INDEX {index}"]
+    if db.is_sqlite:  # PostgreSQL plans from its own statistics
+        assert query_plan(db, sql) == [f"SEARCH contacts USING COVERING INDEX {index}"]
