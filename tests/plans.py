@@ -1,8 +1,8 @@
 """The statements the writer runs and SQLite's plan for them, for tests that pin an index.
 
 SQLite plans without statistics, so its choice does not depend on a table's size: a plan
-read on a small table is the plan a large one gets. PostgreSQL plans from its statistics;
-tests using these helpers run on SQLite only.
+read on a small table is the plan a large one gets. PostgreSQL plans from its statistics,
+so tests assert a plan on SQLite only (the behaviour around it runs on both).
 """
 
 from __future__ import annotations
